@@ -1,0 +1,83 @@
+"""The ``synthfilter`` command line: a thin click layer over the library.
+
+Each command lives in its own module under :mod:`synthfilter.cli` and is
+imported only when it runs, so ``synthfilter --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from synthfilter import __version__
+
+#: command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "score": ("synthfilter.cli.score", "Score records for model origin, rarity and near-duplicates."),
+    "rebuild": ("synthfilter.cli.rebuild", "Build a training set that caps the synthetic share."),
+    "train": ("synthfilter.cli.train", "Train an origin detector on labelled data."),
+    "evaluate": ("synthfilter.cli.evaluate", "Evaluate an origin detector on labelled data."),
+    "data": ("synthfilter.cli.data", "Build the labelled corpus from the packaged sources."),
+    "monitor": ("synthfilter.cli.monitor", "Check batches' diversity against a gold reference."),
+    "report": ("synthfilter.cli.report", "Write a self-contained HTML report."),
+    "simulate": ("synthfilter.cli.simulate", "Simulate model collapse and its mitigation."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a command's module only when it is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, (module, _) in COMMANDS.items() if importlib.util.find_spec(module)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module_name, _ = COMMANDS[name]
+        if importlib.util.find_spec(module_name) is None:
+            return None
+        return importlib.import_module(module_name).command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="synthfilter")
+def main() -> None:
+    """synthfilter: keep training data anchored in human text.
+
+    \b
+    Typical use:
+      synthfilter score corpus.parquet                 # p_synthetic, rarity, duplicates
+      synthfilter rebuild corpus.scores.parquet --gold human.parquet \\
+          --max-synthetic 0.2 -o train.parquet         # capped, de-duplicated set
+      synthfilter monitor batch1.parquet batch2.parquet --reference human.parquet
+    """
+
+
+def run() -> None:
+    """Console-script entry point: user errors become one line and exit code 2."""
+    from synthfilter.errors import SynthfilterError
+
+    try:
+        main.main(standalone_mode=False)
+    except SynthfilterError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted: nothing was written.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: nothing was written.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,286 @@
+"""Reading corpora and writing outputs safely.
+
+Corpora are Parquet, JSONL or CSV files read with polars. :func:`read_corpus`
+checks the schema and the texts and raises a one-line
+:class:`~synthfilter.errors.SynthfilterError` naming the file, the column and the
+rows at fault. Every output is written to a temporary file in the target
+folder and renamed into place, so an interrupted run never leaves a
+half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import polars as pl
+
+from synthfilter.errors import InputError, OutputError, SchemaError, describe_rows
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+CSV_SUFFIXES = (".csv",)
+SUPPORTED_SUFFIXES = PARQUET_SUFFIXES + JSONL_SUFFIXES + CSV_SUFFIXES
+
+#: Longest text accepted by default (characters). Encoders read only the first
+#: few hundred tokens; a text far longer than this is almost always a parsing
+#: error (a whole file in one cell).
+DEFAULT_MAX_TEXT_CHARS = 200_000
+
+ID_COLUMN = "id"
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    raise InputError(
+        f"{path}: unsupported file type '{suffix or '(none)'}'; "
+        f"use one of {', '.join(SUPPORTED_SUFFIXES)}"
+    )
+
+
+def read_table(path: str | Path) -> pl.DataFrame:
+    """Read a Parquet, JSONL or CSV file into a polars DataFrame.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file. Its suffix selects the reader.
+
+    Returns
+    -------
+    polars.DataFrame
+
+    Raises
+    ------
+    InputError
+        If the file is missing, empty, of an unknown type, not valid UTF-8 or
+        otherwise unreadable.
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; check the path")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty; give a corpus with at least one record")
+    try:
+        if fmt == "parquet":
+            return pl.read_parquet(path)
+        if fmt == "jsonl":
+            return pl.read_ndjson(path, infer_schema_length=None)
+        return pl.read_csv(path, encoding="utf8", infer_schema_length=10_000)
+    except (pl.exceptions.PolarsError, OSError, ValueError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = "is it a valid, UTF-8 encoded " + fmt.upper() + " file?"
+        if "utf" in reason.lower():
+            hint = "re-encode it as UTF-8 (e.g. iconv -t UTF-8)"
+        raise InputError(f"{path}: cannot read as {fmt.upper()} ({reason[:160]}); {hint}") from None
+
+
+def content_ids(texts: pl.Series) -> pl.Series:
+    """Stable ids from content: SHA-256 prefix of the text, with ``-N`` for repeats.
+
+    Parameters
+    ----------
+    texts : polars.Series of str
+
+    Returns
+    -------
+    polars.Series of str
+        ``"sha256:<16 hex>"`` for the first occurrence of a text and
+        ``"sha256:<16 hex>-<n>"`` for its n-th repeat, so ids are unique and do
+        not depend on row order for distinct texts.
+    """
+    seen: dict[str, int] = {}
+    ids = []
+    for text in texts.to_list():
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        n = seen.get(digest, 0)
+        seen[digest] = n + 1
+        ids.append(f"sha256:{digest}" + (f"-{n}" if n else ""))
+    return pl.Series(ID_COLUMN, ids, dtype=pl.String)
+
+
+def validate_corpus(
+    df: pl.DataFrame,
+    *,
+    source: str,
+    text_column: str = "text",
+    id_column: str | None = None,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+) -> pl.DataFrame:
+    """Check a corpus table and return it with ``id`` and ``text`` columns.
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        The records.
+    source : str
+        Where they came from, for messages (a file path or ``"<dataframe>"``).
+    text_column : str, default "text"
+        Column holding the texts.
+    id_column : str, optional
+        Column holding record ids. ``None`` takes ``id`` if present, else
+        content hashes (:func:`content_ids`).
+    max_text_chars : int
+        Longest text accepted.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``id`` (str) first, ``text`` (str) second, then the other columns in
+        their original order; row order is kept.
+
+    Raises
+    ------
+    SchemaError
+        For a missing or non-text column, null, empty or over-long texts, and
+        null or duplicate ids.
+    """
+    if df.height == 0:
+        raise InputError(f"{source}: no records; give a corpus with at least one record")
+    if text_column not in df.columns:
+        raise SchemaError(
+            f"{source}: no column '{text_column}' (columns: {', '.join(df.columns[:12])}); "
+            "name the text column with --text-column"
+        )
+    texts = df.get_column(text_column)
+    if texts.dtype not in (pl.String, pl.Categorical, pl.Null):
+        raise SchemaError(
+            f"{source}: column '{text_column}' holds {texts.dtype}, not text; "
+            "name the text column with --text-column"
+        )
+    texts = texts.cast(pl.String)
+    null_rows = texts.is_null().arg_true().to_list()
+    if null_rows:
+        raise SchemaError(
+            f"{source}: column '{text_column}' is null at {describe_rows(null_rows)}; "
+            "drop or fill those records first"
+        )
+    empty_rows = (texts.str.strip_chars().str.len_chars() == 0).arg_true().to_list()
+    if empty_rows:
+        raise SchemaError(
+            f"{source}: column '{text_column}' is empty at {describe_rows(empty_rows)}; "
+            "drop those records first"
+        )
+    long_rows = (texts.str.len_chars() > max_text_chars).arg_true().to_list()
+    if long_rows:
+        raise SchemaError(
+            f"{source}: column '{text_column}' has texts over {max_text_chars:,} characters at "
+            f"{describe_rows(long_rows)}; split them, or raise the limit with --max-text-chars"
+        )
+
+    if id_column is None and ID_COLUMN in df.columns and text_column != ID_COLUMN:
+        id_column = ID_COLUMN
+    if id_column is None:
+        ids = content_ids(texts)
+    else:
+        if id_column not in df.columns:
+            raise SchemaError(
+                f"{source}: no id column '{id_column}' (columns: {', '.join(df.columns[:12])}); "
+                "name it with --id-column, or leave it out to use content hashes"
+            )
+        ids = df.get_column(id_column).cast(pl.String)
+        null_ids = ids.is_null().arg_true().to_list()
+        if null_ids:
+            raise SchemaError(
+                f"{source}: id column '{id_column}' is null at {describe_rows(null_ids)}; "
+                "fill the ids, or leave out --id-column to use content hashes"
+            )
+        dup_ids = ids.is_duplicated().arg_true().to_list()
+        if dup_ids:
+            raise SchemaError(
+                f"{source}: id column '{id_column}' repeats ids at {describe_rows(dup_ids)}; "
+                "make ids unique, or leave out --id-column to use content hashes"
+            )
+    others = [c for c in df.columns if c not in {text_column, id_column, ID_COLUMN, "text"}]
+    return pl.concat(
+        [pl.DataFrame({ID_COLUMN: ids.alias(ID_COLUMN), "text": texts.alias("text")}), df.select(others)],
+        how="horizontal",
+    )
+
+
+def read_corpus(
+    path: str | Path,
+    *,
+    text_column: str = "text",
+    id_column: str | None = None,
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
+) -> pl.DataFrame:
+    """Read and validate a corpus file; see :func:`read_table` and :func:`validate_corpus`."""
+    df = read_table(path)
+    return validate_corpus(
+        df, source=str(path), text_column=text_column, id_column=id_column, max_text_chars=max_text_chars
+    )
+
+
+def check_output_path(output: str | Path, inputs: Sequence[str | Path] = ()) -> Path:
+    """Refuse an output that would overwrite an input or cannot be written.
+
+    Raises
+    ------
+    OutputError
+        If ``output`` is one of ``inputs``, is a directory, or its folder does
+        not exist or is not writable.
+    """
+    output = Path(output)
+    resolved = output.resolve()
+    for item in inputs:
+        if Path(item).resolve() == resolved:
+            raise OutputError(f"{output}: refusing to overwrite an input file; choose another path with -o")
+    if output.is_dir():
+        raise OutputError(f"{output}: is a directory; give a file path with -o")
+    folder = resolved.parent
+    if not folder.is_dir():
+        raise OutputError(f"{output}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"{output}: folder {folder} is not writable; choose another path with -o")
+    return output
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place on success.
+
+    On any exception, including ``KeyboardInterrupt``, the temporary file is
+    removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write there ({exc.strerror}); choose another path") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write text (UTF-8) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def atomic_write_parquet(df: pl.DataFrame, path: str | Path) -> Path:
+    """Write a DataFrame as Parquet atomically, with deterministic bytes.
+
+    The file carries no timestamps; the same frame gives the same bytes.
+    """
+    with atomic_path(path) as tmp:
+        df.write_parquet(tmp, compression="zstd", statistics=False)
+    return Path(path)

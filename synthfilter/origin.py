@@ -1,0 +1,492 @@
+"""The origin detector: a calibrated probability that a model wrote a text.
+
+:class:`OriginScorer` joins three feature blocks (sentence embeddings from an
+:class:`~synthfilter.encoders.Encoder`, hashed character n-grams, and
+stylometric statistics), fits one L2-regularised logistic regression on them,
+and calibrates its scores on held-out data (isotonic by default). The held-out
+probabilities of each class are kept too: they correct the corpus-level share
+estimate (:mod:`synthfilter.share`).
+
+Models are saved as a folder with ``model.json`` (parameters, metrics, the
+share calibration) and ``weights.npz`` (plain arrays, loaded with
+``allow_pickle=False``): loading one runs no code. Pickle and joblib files are
+refused unless the caller passes ``trusted=True``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from synthfilter.encoders import DEFAULT_ENCODER, get_encoder
+from synthfilter.errors import ConfigError, ModelError
+from synthfilter.features import STYLE_FEATURES, CharNgramFeatures, style_statistics
+from synthfilter.io import atomic_path, atomic_write_text
+from synthfilter.scoring import ScoringContext, register_stage
+from synthfilter.share import ShareCalibration, estimate_share
+
+MODEL_FORMAT = "synthfilter.origin/1"
+DEFAULT_MODEL_NAME = "origin-minilm-v1"
+UNSAFE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".skops")
+
+
+class OriginScorer:
+    """Calibrated detector of machine-written text.
+
+    Parameters
+    ----------
+    encoder : str, default "minilm"
+        Encoder name for the embedding block (see :func:`~synthfilter.encoders.get_encoder`).
+    use_embeddings, use_char_ngrams, use_style : bool, default True
+        Which feature blocks to use.
+    ngram_range : tuple of int, default (1, 4)
+        Character n-gram lengths.
+    n_features : int, default 2**18
+        Hash space of the n-gram block.
+    C : float, default 4.0
+        Inverse regularisation strength of the logistic regression.
+    calibration : {"isotonic", "sigmoid"}, default "isotonic"
+        Calibration map fitted on held-out data.
+    calibration_fraction : float, default 0.25
+        Share of the training data held out for calibration when ``fit`` gets
+        no explicit calibration set.
+    seed : int, default 0
+        Seed of every random choice.
+
+    Attributes
+    ----------
+    model_id_ : str
+        ``name@hash`` of the fitted weights (set by ``fit`` or ``load``).
+    share_calibration_ : ShareCalibration
+        Out-of-sample calibrated probabilities of held-out records per class.
+    metadata_ : dict
+        Training data description and metrics (saved in ``model.json``).
+
+    Examples
+    --------
+    >>> scorer = OriginScorer(encoder="static").fit(texts, labels)   # doctest: +SKIP
+    >>> scorer.predict_proba(["Some paragraph."])[:, 1]               # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        encoder: str = DEFAULT_ENCODER,
+        use_embeddings: bool = True,
+        use_char_ngrams: bool = True,
+        use_style: bool = True,
+        ngram_range: tuple[int, int] = (1, 4),
+        n_features: int = 2**18,
+        C: float = 4.0,
+        calibration: str = "isotonic",
+        calibration_fraction: float = 0.25,
+        seed: int = 0,
+    ) -> None:
+        self.encoder = encoder
+        self.use_embeddings = use_embeddings
+        self.use_char_ngrams = use_char_ngrams
+        self.use_style = use_style
+        self.ngram_range = ngram_range
+        self.n_features = n_features
+        self.C = C
+        self.calibration = calibration
+        self.calibration_fraction = calibration_fraction
+        self.seed = seed
+
+    _PARAMS = ("encoder", "use_embeddings", "use_char_ngrams", "use_style", "ngram_range",
+               "n_features", "C", "calibration", "calibration_fraction", "seed")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters, as scikit-learn's ``get_params``."""
+        return {name: getattr(self, name) for name in self._PARAMS}
+
+    def set_params(self, **params: Any) -> "OriginScorer":
+        """Set constructor parameters, as scikit-learn's ``set_params``."""
+        for name, value in params.items():
+            if name not in self._PARAMS:
+                raise ConfigError(f"OriginScorer has no parameter '{name}'")
+            setattr(self, name, value)
+        return self
+
+    # --------------------------------------------------------------------------- features
+    def _encoder(self):
+        return get_encoder(self.encoder)
+
+    def _features(self, texts: Sequence[str], fit: bool = False, show_progress: bool = False) -> sp.csr_matrix:
+        if not (self.use_embeddings or self.use_char_ngrams or self.use_style):
+            raise ConfigError("OriginScorer needs at least one feature block")
+        blocks = []
+        if self.use_embeddings:
+            emb = self._encoder().encode(list(texts), show_progress=show_progress)
+            if fit:
+                self.encoder_id_ = self._encoder().id
+            blocks.append(sp.csr_matrix(emb))
+        if self.use_char_ngrams:
+            if fit:
+                self.ngrams_ = CharNgramFeatures(self.ngram_range, self.n_features).fit(texts)
+            blocks.append(self.ngrams_.transform(texts))
+        if self.use_style:
+            stats = style_statistics(texts)
+            if fit:
+                self.style_mean_ = stats.mean(axis=0)
+                self.style_scale_ = stats.std(axis=0) + 1e-9
+            z = np.clip((stats - self.style_mean_) / self.style_scale_, -6, 6) / np.sqrt(len(STYLE_FEATURES))
+            blocks.append(sp.csr_matrix(z.astype(np.float32)))
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    # --------------------------------------------------------------------------- fitting
+    def fit(
+        self,
+        texts: Sequence[str],
+        y: Sequence[int],
+        *,
+        calib_texts: Sequence[str] | None = None,
+        calib_y: Sequence[int] | None = None,
+        show_progress: bool = False,
+    ) -> "OriginScorer":
+        """Fit the classifier, then calibrate it on held-out data.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            Training texts.
+        y : sequence of int
+            1 for machine-written, 0 for human-written.
+        calib_texts, calib_y : optional
+            Held-out calibration set (e.g. other documents than ``texts``).
+            Without it, a stratified ``calibration_fraction`` of the training
+            data is held out.
+        show_progress : bool, default False
+            Show encoding progress.
+
+        Returns
+        -------
+        self
+        """
+        texts = list(texts)
+        y = np.asarray(y, dtype=np.int64)
+        if len(texts) != y.size:
+            raise ConfigError(f"{len(texts)} texts but {y.size} labels")
+        if set(np.unique(y)) != {0, 1}:
+            raise ConfigError("labels must contain both 0 (human) and 1 (machine), and nothing else")
+        if self.calibration not in ("isotonic", "sigmoid"):
+            raise ConfigError(f"calibration must be 'isotonic' or 'sigmoid', not {self.calibration!r}")
+        rng = np.random.default_rng(self.seed)
+        if calib_texts is None:
+            calib_mask = np.zeros(y.size, dtype=bool)
+            for cls in (0, 1):
+                idx = np.flatnonzero(y == cls)
+                take = rng.choice(idx, size=max(1, int(round(self.calibration_fraction * idx.size))), replace=False)
+                calib_mask[take] = True
+            calib_texts = [t for t, m in zip(texts, calib_mask) if m]
+            calib_y = y[calib_mask]
+            texts = [t for t, m in zip(texts, calib_mask) if not m]
+            y = y[~calib_mask]
+        calib_y = np.asarray(calib_y, dtype=np.int64)
+        if set(np.unique(calib_y)) != {0, 1}:
+            raise ConfigError("the calibration set must contain both classes")
+
+        x = self._features(texts, fit=True, show_progress=show_progress)
+        self.classifier_ = LogisticRegression(
+            C=self.C, solver="liblinear", max_iter=1000, random_state=self.seed
+        ).fit(x, y)
+        scores = self.decision_function(calib_texts)
+        self._fit_calibrator(scores, calib_y)
+        # Out-of-sample calibrated probabilities for the share correction: cross-fit
+        # the calibrator on two halves of the calibration set.
+        halves = rng.permutation(calib_y.size) % 2
+        oos = np.empty(calib_y.size)
+        for h in (0, 1):
+            fit_part, eval_part = halves != h, halves == h
+            if len(np.unique(calib_y[fit_part])) < 2:
+                oos[eval_part] = self._calibrate(scores[eval_part])
+                continue
+            oos[eval_part] = _fit_calibration_map(self.calibration, scores[fit_part], calib_y[fit_part])(scores[eval_part])
+        self.share_calibration_ = ShareCalibration(
+            p_machine=oos[calib_y == 1], p_human=oos[calib_y == 0], base_prior=float(calib_y.mean())
+        )
+        self.n_train_ = int(y.size)
+        self.n_calib_ = int(calib_y.size)
+        self.metadata_ = getattr(self, "metadata_", {})
+        self.model_id_ = f"{DEFAULT_MODEL_NAME}-unsaved@{self._weights_digest()}"
+        return self
+
+    def _fit_calibrator(self, scores: np.ndarray, y: np.ndarray) -> None:
+        mapping = _fit_calibration_map(self.calibration, scores, y)
+        self.calibrator_ = mapping.params
+
+    def _calibrate(self, scores: np.ndarray) -> np.ndarray:
+        return _CalibrationMap.from_params(self.calibrator_)(scores)
+
+    # --------------------------------------------------------------------------- prediction
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "classifier_") and not hasattr(self, "coef_"):
+            raise ModelError("OriginScorer is not fitted; call fit() or load a model")
+
+    def decision_function(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Uncalibrated scores (log-odds of the logistic regression)."""
+        self._check_fitted()
+        x = self._features(list(texts), show_progress=show_progress)
+        coef, intercept = self._linear()
+        return np.asarray(x @ coef, dtype=np.float64).ravel() + intercept
+
+    def _linear(self) -> tuple[np.ndarray, float]:
+        if hasattr(self, "classifier_"):
+            return self.classifier_.coef_.ravel().astype(np.float64), float(self.classifier_.intercept_[0])
+        return self.coef_, self.intercept_
+
+    def predict_proba(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Calibrated probabilities, shape ``(n, 2)``: columns human, machine."""
+        p = self._calibrate(self.decision_function(texts, show_progress=show_progress))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """1 where the calibrated machine probability is at least 0.5."""
+        return (self.predict_proba(texts)[:, 1] >= 0.5).astype(np.int64)
+
+    def estimate_share(self, texts_or_p: Sequence[str] | np.ndarray, **kwargs: Any):
+        """Synthetic share of a corpus with its 95 % interval (see :func:`synthfilter.share.estimate_share`)."""
+        p = texts_or_p if isinstance(texts_or_p, np.ndarray) else self.predict_proba(texts_or_p)[:, 1]
+        return estimate_share(p, self.share_calibration_, **kwargs)
+
+    # --------------------------------------------------------------------------- persistence
+    def _arrays(self) -> dict[str, np.ndarray]:
+        coef, intercept = self._linear()
+        arrays = {"coef": coef.astype(np.float64), "intercept": np.array([intercept])}
+        if self.use_char_ngrams:
+            arrays["idf"] = self.ngrams_.idf_
+        if self.use_style:
+            arrays["style_mean"] = self.style_mean_
+            arrays["style_scale"] = self.style_scale_
+        for key, value in self.calibrator_.items():
+            if isinstance(value, np.ndarray):
+                arrays[f"calibrator_{key}"] = value
+        return arrays
+
+    def _weights_digest(self) -> str:
+        digest = hashlib.sha256()
+        for key, value in sorted(self._arrays().items()):
+            digest.update(key.encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+        return digest.hexdigest()[:12]
+
+    def save(self, path: str | Path, name: str = DEFAULT_MODEL_NAME, metadata: dict | None = None) -> Path:
+        """Save as a folder with ``model.json`` and ``weights.npz`` (no pickle).
+
+        Parameters
+        ----------
+        path : str or Path
+            Folder to create or overwrite (its two files are replaced atomically).
+        name : str
+            Model name; the id becomes ``name@<weights hash>``.
+        metadata : dict, optional
+            Training data description and metrics to store.
+        """
+        self._check_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        arrays = self._arrays()
+        digest = self._weights_digest()
+        self.model_id_ = f"{name}@{digest}"
+        if metadata is not None:
+            self.metadata_ = metadata
+        doc = {
+            "format": MODEL_FORMAT,
+            "name": name,
+            "id": self.model_id_,
+            "weights_sha256_prefix": digest,
+            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
+            "encoder_id": getattr(self, "encoder_id_", None),
+            "calibrator": {k: v for k, v in self.calibrator_.items() if not isinstance(v, np.ndarray)},
+            "share_calibration": self.share_calibration_.to_dict(),
+            "n_train": getattr(self, "n_train_", None),
+            "n_calib": getattr(self, "n_calib_", None),
+            "metadata": getattr(self, "metadata_", {}),
+        }
+        with atomic_path(path / "weights.npz") as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, **arrays)
+        atomic_write_text(path / "model.json", json.dumps(doc, indent=2, default=_json_default) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, trusted: bool = False) -> "OriginScorer":
+        """Load a saved model.
+
+        Parameters
+        ----------
+        path : str or Path
+            A model folder written by :meth:`save` (safe), or a pickle/joblib
+            file (runs code on load: only with ``trusted=True``).
+        trusted : bool, default False
+            Allow loading pickle/joblib files.
+
+        Raises
+        ------
+        ModelError
+            Missing, corrupt or untrusted model files, or an encoder that no
+            longer matches the one the model was trained with.
+        """
+        path = Path(path)
+        if path.suffix.lower() in UNSAFE_SUFFIXES or (path.is_file() and path.suffix.lower() not in (".json",)):
+            if not trusted:
+                raise ModelError(
+                    f"{path}: refusing to load a pickle/joblib model, which can run code; "
+                    "use a synthfilter model folder, or pass trusted=True (--trusted-model) if you trust its source"
+                )
+            import joblib
+
+            try:
+                model = joblib.load(path)
+            except Exception as exc:  # noqa: BLE001 - any unpickling failure
+                raise ModelError(f"{path}: cannot load ({type(exc).__name__}: {exc})") from None
+            if not isinstance(model, OriginScorer):
+                raise ModelError(f"{path}: holds a {type(model).__name__}, not an OriginScorer")
+            return model
+        folder = path.parent if path.name == "model.json" else path
+        doc_path, weights_path = folder / "model.json", folder / "weights.npz"
+        if not doc_path.is_file() or not weights_path.is_file():
+            raise ModelError(f"{folder}: not a synthfilter model folder (needs model.json and weights.npz)")
+        try:
+            doc = json.loads(doc_path.read_text(encoding="utf-8"))
+            with np.load(weights_path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (ValueError, OSError, KeyError) as exc:
+            raise ModelError(f"{folder}: corrupt model files ({exc}); rebuild or re-install the model") from None
+        if doc.get("format") != MODEL_FORMAT:
+            raise ModelError(f"{folder}: unknown model format {doc.get('format')!r}; expected {MODEL_FORMAT}")
+        params = doc["params"]
+        params["ngram_range"] = tuple(params["ngram_range"])
+        model = cls(**params)
+        model.coef_ = arrays["coef"]
+        model.intercept_ = float(arrays["intercept"][0])
+        if model.use_char_ngrams:
+            model.ngrams_ = CharNgramFeatures(model.ngram_range, model.n_features)
+            model.ngrams_.idf_ = arrays["idf"]
+        if model.use_style:
+            model.style_mean_, model.style_scale_ = arrays["style_mean"], arrays["style_scale"]
+        model.calibrator_ = dict(doc["calibrator"])
+        for key, value in arrays.items():
+            if key.startswith("calibrator_"):
+                model.calibrator_[key.removeprefix("calibrator_")] = value
+        model.share_calibration_ = ShareCalibration.from_dict(doc["share_calibration"])
+        model.encoder_id_ = doc.get("encoder_id")
+        model.n_train_, model.n_calib_ = doc.get("n_train"), doc.get("n_calib")
+        model.metadata_ = doc.get("metadata", {})
+        digest = model._weights_digest()
+        if digest != doc.get("weights_sha256_prefix"):
+            raise ModelError(f"{folder}: weights do not match the hash in model.json; the files are corrupt")
+        model.model_id_ = doc["id"]
+        if model.use_embeddings and model.encoder_id_ and model._encoder().id != model.encoder_id_:
+            raise ModelError(
+                f"{folder}: trained with encoder {model.encoder_id_}, but '{model.encoder}' is now "
+                f"{model._encoder().id}; install the matching encoder package or retrain"
+            )
+        return model
+
+
+class _CalibrationMap:
+    """Isotonic (piecewise-linear) or sigmoid map from scores to probabilities."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "_CalibrationMap":
+        return cls(params)
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        scores = np.asarray(scores, dtype=np.float64)
+        if self.params["kind"] == "isotonic":
+            p = np.interp(scores, np.asarray(self.params["x"]), np.asarray(self.params["y"]))
+        else:
+            p = 1.0 / (1.0 + np.exp(-(self.params["a"] * scores + self.params["b"])))
+        return np.clip(p, 0.0, 1.0)
+
+
+def _fit_calibration_map(kind: str, scores: np.ndarray, y: np.ndarray) -> _CalibrationMap:
+    if kind == "isotonic":
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, y)
+        return _CalibrationMap({"kind": "isotonic", "x": np.asarray(iso.X_thresholds_, dtype=np.float64),
+                                "y": np.asarray(iso.y_thresholds_, dtype=np.float64)})
+    platt = LogisticRegression(C=1e6, solver="lbfgs").fit(scores.reshape(-1, 1), y)
+    return _CalibrationMap({"kind": "sigmoid", "a": float(platt.coef_[0, 0]), "b": float(platt.intercept_[0])})
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# ------------------------------------------------------------------------------- shipped model
+def default_model_path() -> Path:
+    """Folder of the shipped detector (``$SYNTHFILTER_MODEL`` overrides it)."""
+    override = os.environ.get("SYNTHFILTER_MODEL")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "models" / DEFAULT_MODEL_NAME
+
+
+def load_model(path: str | Path | None = None, *, trusted: bool = False) -> OriginScorer:
+    """Load a detector: the shipped one by default (no network call).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Model folder (or a trusted pickle/joblib file); the shipped model if ``None``.
+    trusted : bool, default False
+        Allow pickle/joblib files.
+    """
+    if path is None or str(path) == "default":
+        path = default_model_path()
+        if not (Path(path) / "model.json").is_file():
+            raise ModelError(
+                f"the shipped origin model is missing at {path}; reinstall synthfilter, "
+                "or build it with: python models/build_origin_model.py"
+            )
+    return OriginScorer.load(path, trusted=trusted)
+
+
+load_default_model = load_model
+
+
+@register_stage("origin")
+class OriginStage:
+    """Adds ``p_synthetic`` (calibrated) and the corpus share estimate.
+
+    Parameters
+    ----------
+    model : "default", path or OriginScorer
+        The detector.
+    trusted : bool, default False
+        Allow pickle/joblib model files.
+    """
+
+    name = "origin"
+    columns = ("p_synthetic",)
+
+    def __init__(self, model: Any = "default", trusted: bool = False, **_: Any) -> None:
+        self.model, self.trusted = model, trusted
+
+    def run(self, ctx: ScoringContext) -> pl.DataFrame:
+        scorer = self.model if isinstance(self.model, OriginScorer) else load_model(self.model, trusted=self.trusted)
+        p = scorer.predict_proba(ctx.texts, show_progress=ctx.show_progress)[:, 1]
+        share = scorer.estimate_share(p, seed=ctx.seed)
+        ctx.info["origin"] = {
+            "model": scorer.model_id_,
+            "encoder": getattr(scorer, "encoder_id_", None),
+            "synthetic_share": share.to_dict(),
+        }
+        return pl.DataFrame({"p_synthetic": p.astype(np.float64)})

@@ -1,0 +1,331 @@
+"""Where a record sits in the distribution: k-NN rarity and near-duplicates.
+
+:class:`TailScorer` puts L2-normalised embeddings in a FAISS inner-product
+index (exact below ``ivf_threshold`` vectors, IVF above it) and computes one
+k-nearest-neighbour graph that serves every column it adds:
+
+``knn_distance`` (float, [0, 2])
+    Mean cosine distance to the record's ``k`` nearest neighbours (itself
+    excluded), in the corpus or in the reference.
+``rarity`` (float, [0, 1], 1 = rarest)
+    Percentile of ``knn_distance`` among the reference's own leave-one-out
+    k-NN distances (the corpus itself when no reference is given), mid-ranked.
+``dup_cluster`` (int64)
+    Cluster id shared by near-duplicates: records whose cosine similarity is
+    at least ``dup_threshold`` among each other's ``k`` nearest neighbours,
+    plus exact duplicates by normalised text, joined transitively. Numbered
+    0, 1, 2, ... in order of each cluster's first row.
+``is_near_duplicate`` (bool)
+    True for every member of a cluster except its representative, the
+    cluster's first row (deterministic for a given row order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+import polars as pl
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from synthfilter.errors import ConfigError
+
+TAIL_COLUMNS = ("knn_distance", "rarity", "dup_cluster", "is_near_duplicate")
+
+_PUNCT_SPACE = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise_text(text: str) -> str:
+    """Normal form used for exact-duplicate detection.
+
+    NFKC, case-folded, every run of punctuation or whitespace collapsed to one
+    space, stripped: ``"Hello,  World!"`` and ``"hello world"`` are equal.
+    """
+    return _PUNCT_SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def text_fingerprints(texts: Sequence[str]) -> list[bytes]:
+    """SHA-1 of each text's :func:`normalise_text` form (exact-duplicate keys)."""
+    return [hashlib.sha1(normalise_text(t).encode("utf-8")).digest() for t in texts]
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """How the neighbour search ran.
+
+    Attributes
+    ----------
+    kind : str
+        ``"flat"`` (exact) or ``"ivf"``.
+    n_indexed : int
+        Vectors in the index.
+    nlist, nprobe : int or None
+        IVF parameters.
+    recall_at_k : float or None
+        For IVF: recall@k of the approximate search against exact search on a
+        sample of queries; ``None`` for exact search.
+    recall_sample : int
+        Queries in that sample.
+    """
+
+    kind: str
+    n_indexed: int
+    nlist: int | None = None
+    nprobe: int | None = None
+    recall_at_k: float | None = None
+    recall_sample: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+class TailScorer:
+    """FAISS k-NN rarity, density and near-duplicate clusters.
+
+    Follows the scikit-learn contract: parameters in ``__init__``, learned
+    state (the reference index and its leave-one-out distances) in ``fit``.
+
+    Parameters
+    ----------
+    k : int, default 10
+        Neighbours per record.
+    dup_threshold : float, default 0.95
+        Cosine similarity at or above which two records are near-duplicates.
+    exact_duplicates : bool, default True
+        Also join records whose normalised texts are equal (needs ``texts``).
+    index : {"auto", "flat", "ivf"}, default "auto"
+        Exact search, IVF, or IVF only from ``ivf_threshold`` vectors.
+    ivf_threshold : int, default 50_000
+        Index size from which ``"auto"`` uses IVF.
+    nlist : int, optional
+        IVF cells; ``4 * sqrt(n)`` by default.
+    nprobe : int, optional
+        IVF cells visited per query; ``max(16, nlist // 32)`` by default.
+    recall_sample : int, default 500
+        Queries used to measure IVF recall against exact search.
+    seed : int, default 0
+        Seed for IVF training and the recall sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.eye(4, dtype="float32")[[0, 0, 1, 2, 3]]
+    >>> TailScorer(k=2).fit(x).score(x)["dup_cluster"].to_list()
+    [0, 0, 1, 2, 3]
+    """
+
+    def __init__(
+        self,
+        k: int = 10,
+        dup_threshold: float = 0.95,
+        exact_duplicates: bool = True,
+        index: str = "auto",
+        ivf_threshold: int = 50_000,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        recall_sample: int = 500,
+        seed: int = 0,
+    ) -> None:
+        self.k = k
+        self.dup_threshold = dup_threshold
+        self.exact_duplicates = exact_duplicates
+        self.index = index
+        self.ivf_threshold = ivf_threshold
+        self.nlist = nlist
+        self.nprobe = nprobe
+        self.recall_sample = recall_sample
+        self.seed = seed
+
+    # scikit-learn style parameter access -------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict:
+        """Constructor parameters, as scikit-learn's ``get_params``."""
+        return {name: getattr(self, name) for name in (
+            "k", "dup_threshold", "exact_duplicates", "index", "ivf_threshold",
+            "nlist", "nprobe", "recall_sample", "seed",
+        )}
+
+    def set_params(self, **params) -> "TailScorer":
+        """Set constructor parameters, as scikit-learn's ``set_params``."""
+        for name, value in params.items():
+            if name not in self.get_params():
+                raise ConfigError(f"TailScorer has no parameter '{name}'")
+            setattr(self, name, value)
+        return self
+
+    # -------------------------------------------------------------------------------------
+    def _check(self, x: np.ndarray, what: str) -> np.ndarray:
+        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+        if x.ndim != 2 or x.shape[0] == 0:
+            raise ConfigError(f"{what}: expected a non-empty 2-D array of embeddings, got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ConfigError(f"{what}: embeddings contain NaN or infinite values")
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return np.ascontiguousarray(x / norms, dtype=np.float32)
+
+    def _build_index(self, x: np.ndarray) -> tuple[faiss.Index, IndexReport]:
+        if self.index not in ("auto", "flat", "ivf"):
+            raise ConfigError(f"index must be 'auto', 'flat' or 'ivf', not {self.index!r}")
+        n, dim = x.shape
+        use_ivf = self.index == "ivf" or (self.index == "auto" and n >= self.ivf_threshold)
+        flat = faiss.IndexFlatIP(dim)
+        if not use_ivf:
+            flat.add(x)
+            return flat, IndexReport(kind="flat", n_indexed=n)
+        nlist = self.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
+        nprobe = self.nprobe or max(16, nlist // 32)
+        ivf = faiss.IndexIVFFlat(flat, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.seed = int(self.seed)
+        ivf.train(x)
+        ivf.add(x)
+        ivf.nprobe = min(nprobe, nlist)
+        return ivf, IndexReport(kind="ivf", n_indexed=n, nlist=nlist, nprobe=ivf.nprobe)
+
+    def _search(self, index: faiss.Index, queries: np.ndarray, k: int, exclude_self: bool):
+        """k nearest neighbours, dropping each query's own row when it is in the index."""
+        kk = min(k + int(exclude_self), index.ntotal)
+        sims, ids = index.search(queries, kk)
+        if not exclude_self:
+            return sims, ids
+        rows = np.arange(queries.shape[0])[:, None]
+        is_self = ids == rows
+        # Drop self where found, else the last (least similar) neighbour.
+        drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), kk - 1)
+        keep = np.ones_like(ids, dtype=bool)
+        keep[np.arange(ids.shape[0]), drop] = False
+        shape = (ids.shape[0], kk - 1)
+        return sims[keep].reshape(shape), ids[keep].reshape(shape)
+
+    def _measure_recall(self, index, x: np.ndarray, queries: np.ndarray, exclude_self: bool) -> tuple[float, int]:
+        rng = np.random.default_rng(self.seed)
+        m = min(self.recall_sample, queries.shape[0])
+        pick = np.sort(rng.choice(queries.shape[0], size=m, replace=False))
+        exact = faiss.IndexFlatIP(x.shape[1])
+        exact.add(x)
+        k = min(self.k + int(exclude_self), x.shape[0])
+        _, approx_ids = index.search(queries[pick], k)
+        _, exact_ids = exact.search(queries[pick], k)
+        hits = sum(len(set(a) & set(e)) for a, e in zip(approx_ids, exact_ids))
+        return hits / (m * k), m
+
+    def fit(self, reference: np.ndarray) -> "TailScorer":
+        """Index a reference distribution and learn its own k-NN distances.
+
+        Parameters
+        ----------
+        reference : numpy.ndarray, shape (n, dim)
+            Embeddings of the reference (gold data, or the corpus itself).
+
+        Returns
+        -------
+        self
+        """
+        x = self._check(reference, "reference")
+        if x.shape[0] < 2:
+            raise ConfigError("the reference needs at least 2 records to measure rarity")
+        self.index_, self.index_report_ = self._build_index(x)
+        self.reference_ = x
+        sims, ids = self._search(self.index_, x, self.k, exclude_self=True)
+        self._reference_graph = (sims, ids)  # reused when scoring the reference itself
+        self.reference_knn_distance_ = np.sort((1.0 - sims).mean(axis=1))
+        if self.index_report_.kind == "ivf":
+            recall, m = self._measure_recall(self.index_, x, x, exclude_self=True)
+            self.index_report_ = IndexReport(**{**self.index_report_.to_dict(), "recall_at_k": recall, "recall_sample": m})
+        return self
+
+    def rarity_of(self, knn_distance: np.ndarray) -> np.ndarray:
+        """Mid-rank percentile of distances among the reference's own (1 = rarest)."""
+        ref = self.reference_knn_distance_
+        below = np.searchsorted(ref, knn_distance, side="left")
+        upto = np.searchsorted(ref, knn_distance, side="right")
+        return (below + upto) / (2.0 * ref.size)
+
+    def score(
+        self,
+        embeddings: np.ndarray,
+        texts: Sequence[str] | None = None,
+        *,
+        is_reference: bool = False,
+    ) -> pl.DataFrame:
+        """Score records against the fitted reference.
+
+        Parameters
+        ----------
+        embeddings : numpy.ndarray, shape (n, dim)
+            The records' embeddings.
+        texts : sequence of str, optional
+            Their texts, for exact-duplicate detection.
+        is_reference : bool, default False
+            ``True`` when ``embeddings`` is the very array passed to ``fit``
+            (each record's own row is then excluded from its neighbours).
+
+        Returns
+        -------
+        polars.DataFrame
+            Columns ``knn_distance``, ``rarity``, ``dup_cluster``,
+            ``is_near_duplicate``; one row per record, in order.
+        """
+        if not hasattr(self, "index_"):
+            raise ConfigError("TailScorer is not fitted; call fit(reference) first")
+        x = self._check(embeddings, "embeddings")
+        if texts is not None and len(texts) != x.shape[0]:
+            raise ConfigError(f"{len(texts)} texts for {x.shape[0]} embeddings")
+        if is_reference:
+            sims, _ = self._reference_graph
+        else:
+            sims, _ = self._search(self.index_, x, self.k, exclude_self=False)
+        knn_distance = np.clip((1.0 - sims).mean(axis=1), 0.0, 2.0)
+        rarity = self.rarity_of(knn_distance)
+        clusters = self.duplicate_clusters(x, texts, is_reference=is_reference)
+        first = pl.Series(clusters).is_first_distinct().to_numpy()
+        return pl.DataFrame(
+            {
+                "knn_distance": knn_distance.astype(np.float64),
+                "rarity": rarity.astype(np.float64),
+                "dup_cluster": clusters.astype(np.int64),
+                "is_near_duplicate": ~first,
+            }
+        )
+
+    def duplicate_clusters(
+        self, x: np.ndarray, texts: Sequence[str] | None = None, *, is_reference: bool = False
+    ) -> np.ndarray:
+        """Near-duplicate cluster ids within ``x`` (see the module docstring).
+
+        The k-NN graph of ``x`` with itself gives the near-duplicate edges; the
+        graph computed in :meth:`fit` is reused when ``x`` is the reference.
+        """
+        n = x.shape[0]
+        if is_reference:
+            sims, ids = self._reference_graph
+        elif n > 1:
+            index, _ = self._build_index(x)
+            sims, ids = self._search(index, x, self.k, exclude_self=True)
+        else:
+            sims, ids = np.zeros((1, 0), np.float32), np.zeros((1, 0), np.int64)
+        mask = (sims >= self.dup_threshold) & (ids >= 0)
+        rows = np.repeat(np.arange(n), mask.sum(axis=1))
+        cols = ids[mask]
+        if self.exact_duplicates and texts is not None:
+            first_of: dict[bytes, int] = {}
+            extra_r, extra_c = [], []
+            for i, key in enumerate(text_fingerprints(texts)):
+                j = first_of.setdefault(key, i)
+                if j != i:
+                    extra_r.append(i)
+                    extra_c.append(j)
+            rows = np.concatenate([rows, np.asarray(extra_r, dtype=np.int64)])
+            cols = np.concatenate([cols, np.asarray(extra_c, dtype=np.int64)])
+        graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(n, n))
+        _, labels = connected_components(graph, directed=False)
+        # Renumber in order of first appearance so ids do not depend on scipy internals.
+        _, first_pos, inverse = np.unique(labels, return_index=True, return_inverse=True)
+        order = np.argsort(np.argsort(first_pos))
+        return order[inverse].astype(np.int64)
