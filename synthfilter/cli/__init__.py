@@ -7,7 +7,7 @@ imported only when it runs, so ``synthfilter --help`` stays fast.
 from __future__ import annotations
 
 import importlib
-import sys
+import importlib.util
 
 import click
 
@@ -26,8 +26,31 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class UserError(click.ClickException):
+    """A :class:`~synthfilter.errors.SynthfilterError` shown as one line, no traceback."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class LazyGroup(click.Group):
-    """A click group that imports a command's module only when it is used."""
+    """A click group that imports a command's module only when it is used.
+
+    User errors (:class:`~synthfilter.errors.SynthfilterError`) become one line
+    on stderr and their exit code (2); an interrupt exits with 130.
+    """
+
+    def invoke(self, ctx: click.Context):
+        from synthfilter.errors import SynthfilterError
+
+        try:
+            return super().invoke(ctx)
+        except SynthfilterError as exc:
+            raise UserError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted: nothing was written.", err=True)
+            ctx.exit(130)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name, (module, _) in COMMANDS.items() if importlib.util.find_spec(module)]
@@ -62,22 +85,5 @@ def main() -> None:
 
 
 def run() -> None:
-    """Console-script entry point: user errors become one line and exit code 2."""
-    from synthfilter.errors import SynthfilterError
-
-    try:
-        main.main(standalone_mode=False)
-    except SynthfilterError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted: nothing was written.", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("Interrupted: nothing was written.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+    """Console-script entry point."""
+    main()

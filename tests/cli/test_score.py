@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from synthfilter.cli import main
+
+
+@pytest.fixture()
+def corpus(tmp_path, tails_sample):
+    path = tmp_path / "corpus.parquet"
+    tails_sample.head(80).select("id", "text", "category").write_parquet(path)
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_score_writes_scores_and_manifest(corpus):
+    before = corpus.read_bytes()
+    result = run("score", corpus, "--model", "none", "--encoder", "static", "--keep", "category", "--quiet")
+    assert result.exit_code == 0, result.output
+    scores = pl.read_parquet(corpus.with_name("corpus.scores.parquet"))
+    assert scores.height == 80
+    assert scores.columns == ["id", "category", "knn_distance", "rarity", "dup_cluster", "is_near_duplicate"]
+    assert scores["id"].to_list() == pl.read_parquet(corpus)["id"].to_list()
+    manifest = json.loads(corpus.with_name("corpus.scores.manifest.json").read_text())
+    assert manifest["command"] == "score"
+    assert manifest["inputs"][0]["sha256"] and manifest["parameters"]["seed"] == 0
+    assert manifest["encoder"].startswith("static:") and manifest["counts"]["records"] == 80
+    assert corpus.read_bytes() == before
+
+
+def test_same_input_and_seed_give_byte_identical_scores(corpus, tmp_path):
+    outs = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    for out in outs:
+        assert run("score", corpus, "--model", "none", "--encoder", "static", "-o", out, "--quiet").exit_code == 0
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+
+
+def _write(path, frame):
+    frame.write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        (lambda p: _write(p, pl.DataFrame({"body": ["x", "y"]})), [], "no column 'text'"),
+        (lambda p: _write(p, pl.DataFrame({"text": ["x", None]})), [], "null at row 1"),
+        (lambda p: _write(p, pl.DataFrame({"text": ["x", ""]})), [], "empty at row 1"),
+        (lambda p: _write(p, pl.DataFrame({"text": ["x", "y"], "id": ["a", "a"]})), [], "repeats ids"),
+        (lambda p: _write(p, pl.DataFrame({"text": [1, 2]})), [], "not text"),
+        ((lambda p: (p.write_bytes(b"PAR1garbage"), p)[1]), [], "cannot read as PARQUET"),
+        (lambda p: p, [], "no such file"),
+    ],
+)
+def test_bad_input_gives_one_line_error_and_no_output(tmp_path, make, args, message):
+    path = make(tmp_path / "bad.parquet")
+    result = run("score", path, "--model", "none", "--encoder", "static", *args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert result.output.strip().count("\n") == 0
+    assert not list(tmp_path.glob("*.scores.*"))
+
+
+def test_refuses_to_overwrite_input_and_unwritable_paths(corpus, tmp_path):
+    result = run("score", corpus, "-o", corpus, "--model", "none")
+    assert result.exit_code == 2 and "overwrite an input" in result.output
+    result = run("score", corpus, "-o", tmp_path / "missing" / "x.parquet", "--model", "none")
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_help_lists_options():
+    result = run("score", "--help")
+    assert result.exit_code == 0
+    for option in ("--text-column", "--id-column", "--encoder", "--reference", "--model", "--seed", "--keep"):
+        assert option in result.output
