@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synthfilter.errors import ConfigError
+from synthfilter.share import ShareCalibration, adjust_to_prior, estimate_share
+
+
+def _scores(rng, n, machine):
+    # An imperfect detector: overlapping beta distributions.
+    return rng.beta(5, 2, n) if machine else rng.beta(2, 5, n)
+
+
+def test_pacc_corrects_the_bias_of_the_mean_probability():
+    rng = np.random.default_rng(0)
+    cal = ShareCalibration(_scores(rng, 4000, True), _scores(rng, 4000, False))
+    for true in (0.0, 0.1, 0.3, 0.6):
+        n1 = int(true * 3000)
+        p = np.concatenate([_scores(rng, n1, True), _scores(rng, 3000 - n1, False)])
+        est = estimate_share(p, cal, seed=1)
+        assert abs(est.share - true) < 0.03
+        assert est.low <= true <= est.high or true == 0.0 and est.low == 0.0
+        # The naive mean is biased towards 0.5 away from it.
+        if true in (0.0, 0.1):
+            assert est.naive_mean > true + 0.15
+
+
+def test_interval_is_reproducible_and_shrinks_with_more_data():
+    rng = np.random.default_rng(1)
+    cal = ShareCalibration(_scores(rng, 2000, True), _scores(rng, 2000, False))
+    small = np.concatenate([_scores(rng, 60, True), _scores(rng, 140, False)])
+    large = np.concatenate([_scores(rng, 3000, True), _scores(rng, 7000, False)])
+    a, b = estimate_share(small, cal, seed=3), estimate_share(small, cal, seed=3)
+    assert a == b
+    big = estimate_share(large, cal, seed=3)
+    assert (big.high - big.low) < (a.high - a.low) / 2
+
+
+def test_adjust_to_prior_moves_the_mean_to_the_new_prior():
+    rng = np.random.default_rng(2)
+    y = rng.random(20000) < 0.1
+    # Posteriors calibrated at prior 0.5 from Gaussian class likelihoods.
+    s = rng.normal(np.where(y, 1.0, -1.0), 1.0)
+    p_half = 1 / (1 + np.exp(-2 * s))
+    adjusted = adjust_to_prior(p_half, prior=0.1, base_prior=0.5)
+    assert abs(adjusted.mean() - 0.1) < 0.01
+    np.testing.assert_allclose(adjust_to_prior(p_half, 0.5, 0.5), p_half)
+    assert np.all(np.diff(adjusted[np.argsort(p_half)]) >= -1e-12)  # order kept
+
+
+def test_errors():
+    with pytest.raises(ConfigError):
+        ShareCalibration(np.array([]), np.array([0.1]))
+    with pytest.raises(ConfigError):
+        estimate_share(np.array([]), ShareCalibration(np.array([0.9]), np.array([0.1])))
