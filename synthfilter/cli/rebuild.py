@@ -1,0 +1,207 @@
+"""``synthfilter rebuild``: a training set that caps the synthetic share and keeps gold and rare data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from synthfilter.cli.common import (
+    console,
+    encoder_option,
+    manifest_path_for,
+    model_options,
+    parse_model,
+    seed_option,
+    text_options,
+)
+from synthfilter.errors import ConfigError, InputError
+from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, read_corpus
+from synthfilter.provenance import file_sha256
+from synthfilter.rebuild import (
+    RebuildPolicy,
+    RebuildResult,
+    check_output_paths,
+    rebuild,
+    write_rebuild,
+)
+from synthfilter.rebuild.selection import REASON_KEYS
+
+
+def _keep_rare(value: str) -> float | None:
+    if value.strip().lower() in ("off", "none", "no"):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"--keep-rare must be a number between 0 and 1 or 'off', not {value!r}") from None
+
+
+def _scores_manifest(path: Path) -> dict | None:
+    """The manifest ``synthfilter score`` wrote beside a scores file, if any."""
+    candidate = manifest_path_for(path)
+    if not candidate.is_file():
+        return None
+    try:
+        return json.loads(candidate.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _check_scoring_model(paths: list[Path], frames: list, model_id: str | None) -> None:
+    """Refuse scores made by another detector than the one whose calibration is used."""
+    if model_id is None:
+        return
+    for path, frame in zip(paths, frames):
+        if "p_synthetic" not in frame.columns:
+            continue
+        manifest = _scores_manifest(path)
+        scored_with = ((manifest or {}).get("origin") or {}).get("model")
+        if scored_with and scored_with != model_id:
+            raise ConfigError(
+                f"{path}: scored with model {scored_with}, but the share correction would use {model_id}; "
+                f"pass the scoring model with --model, or re-score the file"
+            )
+
+
+def _fmt_share(est) -> str:
+    return f"{est.share:.3f} (95% CI {est.low:.3f}–{est.high:.3f})"
+
+
+def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[Path] | None) -> Table:
+    """Before/after table of a rebuild."""
+    sel = result.selection
+    c = sel.counts
+    n_in, n_out, n_g = c["input"], c["kept"], c["gold"]
+    kept_c = n_out - n_g
+    table = Table(title="synthfilter rebuild", title_justify="left")
+    table.add_column("", style="bold")
+    table.add_column("before", justify="right")
+    table.add_column("after", justify="right")
+    table.add_row("records", f"{n_in:,}", f"{n_out:,}")
+    table.add_row("gold", f"{n_g:,}", f"{n_g:,} ({n_g / max(n_out, 1):.1%})")
+    table.add_row("candidates", f"{c['candidates']:,}", f"{kept_c:,}")
+    cand = sel.candidate_share
+    table.add_row("synthetic share (est.)", f"{cand.share * c['candidates'] / max(n_in, 1):.3f}",
+                  _fmt_share(sel.output_share))
+    table.add_row("  of candidates", _fmt_share(cand), "")
+    table.add_row("  cap", "", f"{policy.max_synthetic:g}")
+    by = c["by_reason"]
+    table.add_row("near-duplicates", f"{by['duplicate']:,}", "0" if policy.dedup else "not removed")
+    table.add_row("protected rare", "", f"{by['protected-rare']:,}")
+    table.add_section()
+    for key in REASON_KEYS:
+        if by.get(key):
+            table.add_row(f"  {key}", "", f"{by[key]:,}")
+    table.add_section()
+    table.add_row("fits under the cap", "", f"at most {sel.limits['max_size_under_cap']:,} records")
+    table.add_row("model", "", str(result.info.get("model")))
+    table.add_row("rarity against", "", str(result.info.get("tails", {}).get("rarity_against", "scores file")))
+    table.add_row("wrote", "", "\n".join(str(p) for p in written) if written else "nothing (--dry-run)")
+    return table
+
+
+@click.command("rebuild")
+@click.argument("candidates", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--gold", "gold", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Trusted human data (repeatable): always kept, never altered, the reference for rarity.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Training set to write (.parquet); required unless --dry-run.")
+@click.option("--decisions", "decisions_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Decisions file [default: <stem>.decisions.parquet beside -o].")
+@click.option("--manifest", "manifest_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Manifest [default: <stem>.manifest.json beside -o].")
+@click.option("--max-synthetic", default=0.2, show_default=True, type=float,
+              help="Cap on the expected synthetic share of the output, gold included.")
+@click.option("--min-gold-share", default=0.0, show_default=True, type=float,
+              help="Least share of gold records in the output (bounds its size).")
+@click.option("--target-size", default=None, type=int, help="Exact output size, gold included.")
+@click.option("--keep-rare", default="0.95", show_default=True,
+              help="Protect human-looking records at or above this rarity (percentile against gold); 'off' to disable.")
+@click.option("--rare-max-p", default=0.5, show_default=True, type=float,
+              help="A rare record is protected only if its adjusted p_synthetic is at most this.")
+@click.option("--dedup/--no-dedup", default=True, show_default=True,
+              help="Keep one record per near-duplicate cluster (gold first).")
+@seed_option
+@model_options
+@encoder_option
+@text_options
+@click.option("-k", "--neighbours", "k", default=10, show_default=True, type=click.IntRange(1, 1000),
+              help="Neighbours for rarity and near-duplicates.")
+@click.option("--dup-threshold", default=0.95, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="Cosine similarity at which two records are near-duplicates.")
+@click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=int,
+              help="Longest text accepted.")
+@click.option("--dry-run", is_flag=True, help="Print the summary; write nothing.")
+@click.option("--quiet", is_flag=True, help="No progress bars or summary.")
+def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path | None, decisions_path: Path | None,
+            manifest_path: Path | None, max_synthetic: float, min_gold_share: float, target_size: int | None,
+            keep_rare: str, rare_max_p: float, dedup: bool, seed: int, model: str, trusted_model: bool,
+            encoder: str, text_column: str, id_column: str | None, k: int, dup_threshold: float,
+            max_text_chars: int, dry_run: bool, quiet: bool) -> None:
+    """Build a training set from scored CANDIDATES (and --gold human data).
+
+    Keeps every gold record unaltered, one record per near-duplicate cluster,
+    and rare records that look human; then adds the most human-looking
+    candidates while the expected synthetic share of the whole output stays
+    under --max-synthetic. Writes the training set, a decisions file (one row
+    per input record, with its reason) and a manifest. CANDIDATES are scores
+    files from `synthfilter score`, or raw corpora (scored here first).
+
+    The cap holds in expectation under the detector's calibrated
+    probabilities: it is as good as the detector on this data.
+
+    \b
+    Example:
+      synthfilter rebuild corpus.scores.parquet --gold human.parquet \\
+          --max-synthetic 0.2 -o train.parquet
+    """
+    policy = RebuildPolicy(
+        max_synthetic=max_synthetic, min_gold_share=min_gold_share, target_size=target_size,
+        keep_rare=_keep_rare(keep_rare), rare_max_p=rare_max_p, dedup=dedup, seed=seed,
+    )
+    inputs = [*candidates, *gold]
+    if len({p.resolve() for p in inputs}) != len(inputs):
+        raise InputError("the same file is given twice among the candidates and --gold; give each file once")
+    outputs: tuple[Path, Path, Path] | None = None
+    if output is not None:
+        outputs = check_output_paths(output, decisions_path, manifest_path, inputs)
+    elif not dry_run:
+        raise click.UsageError("give the training set path with -o/--output, or use --dry-run")
+
+    # Gold bytes are hashed before anything reads them.
+    gold_sha256 = {}
+    for path in gold:
+        if not path.is_file():
+            raise InputError(f"{path}: no such file; check the --gold path")
+        gold_sha256[str(path)] = file_sha256(path)
+    read = {"text_column": text_column, "id_column": id_column, "max_text_chars": max_text_chars}
+    cand_frames = [read_corpus(p, **read) for p in candidates]
+    gold_frames = [read_corpus(p, text_column=text_column, max_text_chars=max_text_chars) for p in gold]
+
+    model_arg = parse_model(model)
+    scorer = None
+    if model_arg is not None:
+        from synthfilter.origin import load_model
+
+        scorer = load_model(None if model_arg == "default" else model_arg, trusted=trusted_model)
+        _check_scoring_model(list(candidates), cand_frames, scorer.model_id_)
+
+    result = rebuild(
+        cand_frames, gold_frames or None, policy, model=scorer, encoder=encoder, k=k,
+        dup_threshold=dup_threshold, candidate_names=[str(p) for p in candidates],
+        gold_names=[str(p) for p in gold], show_progress=not quiet,
+    )
+    written = None
+    if not dry_run and outputs is not None:
+        params = {"encoder": encoder, "model": model, "k": k, "dup_threshold": dup_threshold,
+                  "text_column": text_column, "id_column": id_column, "max_text_chars": max_text_chars}
+        write_rebuild(
+            result, outputs[0], decisions=outputs[1], manifest=outputs[2], candidate_paths=list(candidates),
+            gold_paths=list(gold), gold_sha256=gold_sha256, parameters=params,
+        )
+        written = list(outputs)
+    if not quiet or dry_run:
+        console.print(render_summary(result, policy, written))
