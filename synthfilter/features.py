@@ -2,10 +2,10 @@
 
 :func:`style_statistics` measures 24 stylometric statistics per text (length,
 word and sentence length and their spread, vocabulary richness, rates of
-punctuation marks, case, digits and line breaks). :class:`CharNgramFeatures`
-hashes character n-grams into a fixed-size sparse vector with sublinear TF and
-learned IDF weights (no vocabulary is stored, so the model stays small and
-safe to save as plain arrays).
+punctuation marks, case, digits and line breaks). :class:`HashedNgramFeatures`
+hashes character or word n-grams into a fixed-size sparse vector with
+sublinear TF and learned IDF weights (no vocabulary is stored, so the model is
+saved as plain arrays).
 """
 
 from __future__ import annotations
@@ -86,28 +86,32 @@ def style_statistics(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
-class CharNgramFeatures:
-    """Hashed character n-grams with sublinear TF and IDF, rows L2-normalised.
+class HashedNgramFeatures:
+    """Hashed n-grams with sublinear TF and IDF, rows L2-normalised.
 
     Parameters
     ----------
+    analyzer : {"char_wb", "word"}, default "char_wb"
+        Character n-grams within word boundaries, or word n-grams.
     ngram_range : tuple of int, default (1, 4)
-        Character n-gram lengths (within word boundaries).
+        n-gram lengths.
     n_features : int, default 2**18
         Hash space size.
     """
 
-    def __init__(self, ngram_range: tuple[int, int] = (1, 4), n_features: int = 2**18) -> None:
+    def __init__(self, analyzer: str = "char_wb", ngram_range: tuple[int, int] = (1, 4),
+                 n_features: int = 2**18) -> None:
+        self.analyzer = analyzer
         self.ngram_range = tuple(ngram_range)
         self.n_features = n_features
 
     def _hasher(self) -> HashingVectorizer:
         return HashingVectorizer(
-            analyzer="char_wb", ngram_range=self.ngram_range, n_features=self.n_features,
-            alternate_sign=False, norm=None, lowercase=False, dtype=np.float32,
+            analyzer=self.analyzer, ngram_range=self.ngram_range, n_features=self.n_features,
+            alternate_sign=False, norm=None, lowercase=self.analyzer == "word", dtype=np.float32,
         )
 
-    def fit(self, texts: Sequence[str]) -> "CharNgramFeatures":
+    def fit(self, texts: Sequence[str]) -> "HashedNgramFeatures":
         """Learn IDF weights from ``texts``."""
         counts = self._hasher().transform(texts)
         df = np.bincount(counts.indices, minlength=self.n_features).astype(np.float64)

@@ -1,8 +1,8 @@
 """The origin detector: a calibrated probability that a model wrote a text.
 
-:class:`OriginScorer` joins three feature blocks (sentence embeddings from an
-:class:`~synthfilter.encoders.Encoder`, hashed character n-grams, and
-stylometric statistics), fits one L2-regularised logistic regression on them,
+:class:`OriginScorer` joins four feature blocks (sentence embeddings from an
+:class:`~synthfilter.encoders.Encoder`, hashed character n-grams, hashed word
+n-grams, and stylometric statistics), fits one L2-regularised logistic regression on them,
 and calibrates its scores on held-out data (isotonic by default). The held-out
 probabilities of each class are kept too: they correct the corpus-level share
 estimate (:mod:`synthfilter.share`).
@@ -28,15 +28,15 @@ import scipy.sparse as sp
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from synthfilter.encoders import DEFAULT_ENCODER, get_encoder
+from synthfilter.encoders import get_encoder
 from synthfilter.errors import ConfigError, ModelError
-from synthfilter.features import STYLE_FEATURES, CharNgramFeatures, style_statistics
+from synthfilter.features import STYLE_FEATURES, HashedNgramFeatures, style_statistics
 from synthfilter.io import atomic_path, atomic_write_text
 from synthfilter.scoring import ScoringContext, register_stage
 from synthfilter.share import ShareCalibration, estimate_share
 
 MODEL_FORMAT = "synthfilter.origin/1"
-DEFAULT_MODEL_NAME = "origin-minilm-v1"
+DEFAULT_MODEL_NAME = "origin-v1"
 UNSAFE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".skops")
 
 
@@ -45,15 +45,17 @@ class OriginScorer:
 
     Parameters
     ----------
-    encoder : str, default "minilm"
+    encoder : str, default "static"
         Encoder name for the embedding block (see :func:`~synthfilter.encoders.get_encoder`).
-    use_embeddings, use_char_ngrams, use_style : bool, default True
+    use_embeddings, use_char_ngrams, use_word_ngrams, use_style : bool, default True
         Which feature blocks to use.
     ngram_range : tuple of int, default (1, 4)
         Character n-gram lengths.
+    word_ngram_range : tuple of int, default (1, 2)
+        Word n-gram lengths.
     n_features : int, default 2**18
-        Hash space of the n-gram block.
-    C : float, default 4.0
+        Hash space of each n-gram block.
+    C : float, default 16.0
         Inverse regularisation strength of the logistic regression.
     calibration : {"isotonic", "sigmoid"}, default "isotonic"
         Calibration map fitted on held-out data.
@@ -80,13 +82,15 @@ class OriginScorer:
 
     def __init__(
         self,
-        encoder: str = DEFAULT_ENCODER,
+        encoder: str = "static",
         use_embeddings: bool = True,
         use_char_ngrams: bool = True,
+        use_word_ngrams: bool = True,
         use_style: bool = True,
         ngram_range: tuple[int, int] = (1, 4),
+        word_ngram_range: tuple[int, int] = (1, 2),
         n_features: int = 2**18,
-        C: float = 4.0,
+        C: float = 16.0,
         calibration: str = "isotonic",
         calibration_fraction: float = 0.25,
         seed: int = 0,
@@ -94,16 +98,18 @@ class OriginScorer:
         self.encoder = encoder
         self.use_embeddings = use_embeddings
         self.use_char_ngrams = use_char_ngrams
+        self.use_word_ngrams = use_word_ngrams
         self.use_style = use_style
         self.ngram_range = ngram_range
+        self.word_ngram_range = word_ngram_range
         self.n_features = n_features
         self.C = C
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
         self.seed = seed
 
-    _PARAMS = ("encoder", "use_embeddings", "use_char_ngrams", "use_style", "ngram_range",
-               "n_features", "C", "calibration", "calibration_fraction", "seed")
+    _PARAMS = ("encoder", "use_embeddings", "use_char_ngrams", "use_word_ngrams", "use_style", "ngram_range",
+               "word_ngram_range", "n_features", "C", "calibration", "calibration_fraction", "seed")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor parameters, as scikit-learn's ``get_params``."""
@@ -122,7 +128,7 @@ class OriginScorer:
         return get_encoder(self.encoder)
 
     def _features(self, texts: Sequence[str], fit: bool = False, show_progress: bool = False) -> sp.csr_matrix:
-        if not (self.use_embeddings or self.use_char_ngrams or self.use_style):
+        if not (self.use_embeddings or self.use_char_ngrams or self.use_word_ngrams or self.use_style):
             raise ConfigError("OriginScorer needs at least one feature block")
         blocks = []
         if self.use_embeddings:
@@ -132,8 +138,12 @@ class OriginScorer:
             blocks.append(sp.csr_matrix(emb))
         if self.use_char_ngrams:
             if fit:
-                self.ngrams_ = CharNgramFeatures(self.ngram_range, self.n_features).fit(texts)
+                self.ngrams_ = HashedNgramFeatures("char_wb", self.ngram_range, self.n_features).fit(texts)
             blocks.append(self.ngrams_.transform(texts))
+        if self.use_word_ngrams:
+            if fit:
+                self.word_ngrams_ = HashedNgramFeatures("word", self.word_ngram_range, self.n_features).fit(texts)
+            blocks.append(self.word_ngrams_.transform(texts))
         if self.use_style:
             stats = style_statistics(texts)
             if fit:
@@ -240,8 +250,11 @@ class OriginScorer:
         return np.asarray(x @ coef, dtype=np.float64).ravel() + intercept
 
     def _linear(self) -> tuple[np.ndarray, float]:
+        # Weights are stored as float32; predictions use the stored values so that
+        # a fitted model and its saved copy give identical probabilities.
         if hasattr(self, "classifier_"):
-            return self.classifier_.coef_.ravel().astype(np.float64), float(self.classifier_.intercept_[0])
+            coef = self.classifier_.coef_.ravel().astype(np.float32).astype(np.float64)
+            return coef, float(self.classifier_.intercept_[0])
         return self.coef_, self.intercept_
 
     def predict_proba(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
@@ -261,9 +274,11 @@ class OriginScorer:
     # --------------------------------------------------------------------------- persistence
     def _arrays(self) -> dict[str, np.ndarray]:
         coef, intercept = self._linear()
-        arrays = {"coef": coef.astype(np.float64), "intercept": np.array([intercept])}
+        arrays = {"coef": coef.astype(np.float32), "intercept": np.array([intercept])}
         if self.use_char_ngrams:
             arrays["idf"] = self.ngrams_.idf_
+        if self.use_word_ngrams:
+            arrays["word_idf"] = self.word_ngrams_.idf_
         if self.use_style:
             arrays["style_mean"] = self.style_mean_
             arrays["style_scale"] = self.style_scale_
@@ -366,12 +381,16 @@ class OriginScorer:
             raise ModelError(f"{folder}: unknown model format {doc.get('format')!r}; expected {MODEL_FORMAT}")
         params = doc["params"]
         params["ngram_range"] = tuple(params["ngram_range"])
+        params["word_ngram_range"] = tuple(params["word_ngram_range"])
         model = cls(**params)
-        model.coef_ = arrays["coef"]
+        model.coef_ = arrays["coef"].astype(np.float64)
         model.intercept_ = float(arrays["intercept"][0])
         if model.use_char_ngrams:
-            model.ngrams_ = CharNgramFeatures(model.ngram_range, model.n_features)
+            model.ngrams_ = HashedNgramFeatures("char_wb", model.ngram_range, model.n_features)
             model.ngrams_.idf_ = arrays["idf"]
+        if model.use_word_ngrams:
+            model.word_ngrams_ = HashedNgramFeatures("word", model.word_ngram_range, model.n_features)
+            model.word_ngrams_.idf_ = arrays["word_idf"]
         if model.use_style:
             model.style_mean_, model.style_scale_ = arrays["style_mean"], arrays["style_scale"]
         model.calibrator_ = dict(doc["calibrator"])
