@@ -119,6 +119,13 @@ class SentenceTransformerEncoder:
             import logging
 
             logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+            try:  # the weight-loading bar is noise on every run
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+                hf_logging.set_verbosity_error()
+            except ImportError:  # pragma: no cover
+                pass
             self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
             if self.max_seq_length:
                 self._model.max_seq_length = self.max_seq_length
