@@ -161,6 +161,7 @@ class OriginScorer:
         *,
         calib_texts: Sequence[str] | None = None,
         calib_y: Sequence[int] | None = None,
+        calib_groups: Sequence[str] | None = None,
         show_progress: bool = False,
     ) -> "OriginScorer":
         """Fit the classifier, then calibrate it on held-out data.
@@ -175,6 +176,9 @@ class OriginScorer:
             Held-out calibration set (e.g. other documents than ``texts``).
             Without it, a stratified ``calibration_fraction`` of the training
             data is held out.
+        calib_groups : sequence of str, optional
+            Document id of each calibration record; the share estimate's
+            interval then resamples whole documents.
         show_progress : bool, default False
             Show encoding progress.
 
@@ -221,8 +225,12 @@ class OriginScorer:
                 oos[eval_part] = self._calibrate(scores[eval_part])
                 continue
             oos[eval_part] = _fit_calibration_map(self.calibration, scores[fit_part], calib_y[fit_part])(scores[eval_part])
+        groups = {}
+        if calib_groups is not None:
+            codes = np.unique(np.asarray(calib_groups, dtype=str), return_inverse=True)[1]
+            groups = {"groups_machine": codes[calib_y == 1], "groups_human": codes[calib_y == 0]}
         self.share_calibration_ = ShareCalibration(
-            p_machine=oos[calib_y == 1], p_human=oos[calib_y == 0], base_prior=float(calib_y.mean())
+            p_machine=oos[calib_y == 1], p_human=oos[calib_y == 0], base_prior=float(calib_y.mean()), **groups
         )
         self.n_train_ = int(y.size)
         self.n_calib_ = int(calib_y.size)

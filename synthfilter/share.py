@@ -42,15 +42,22 @@ class ShareCalibration:
         Calibrated probabilities of held-out human-written records.
     base_prior : float
         Share of machine records in the data the calibrator was fitted on.
+    groups_machine, groups_human : numpy.ndarray, optional
+        Integer document ids of those records, for a cluster bootstrap.
     """
 
     p_machine: np.ndarray = field(repr=False)
     p_human: np.ndarray = field(repr=False)
     base_prior: float = 0.5
+    groups_machine: np.ndarray | None = field(default=None, repr=False)
+    groups_human: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.p_machine) == 0 or len(self.p_human) == 0:
             raise ConfigError("share calibration needs held-out records of both classes")
+        for p, g in ((self.p_machine, self.groups_machine), (self.p_human, self.groups_human)):
+            if g is not None and len(g) != len(p):
+                raise ConfigError("share calibration groups must have one entry per record")
 
     @property
     def mean_machine(self) -> float:
@@ -64,19 +71,25 @@ class ShareCalibration:
 
     def to_dict(self) -> dict:
         """JSON-ready form (arrays as lists)."""
-        return {
+        out = {
             "p_machine": [round(float(x), 6) for x in self.p_machine],
             "p_human": [round(float(x), 6) for x in self.p_human],
             "base_prior": float(self.base_prior),
         }
+        if self.groups_machine is not None and self.groups_human is not None:
+            out["groups_machine"] = [int(g) for g in self.groups_machine]
+            out["groups_human"] = [int(g) for g in self.groups_human]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "ShareCalibration":
         """Inverse of :meth:`to_dict`."""
+        groups = {k: np.asarray(data[k], dtype=np.int64) for k in ("groups_machine", "groups_human") if k in data}
         return cls(
             p_machine=np.asarray(data["p_machine"], dtype=np.float64),
             p_human=np.asarray(data["p_human"], dtype=np.float64),
             base_prior=float(data.get("base_prior", 0.5)),
+            **groups,
         )
 
 
@@ -154,8 +167,8 @@ def estimate_share(
     rng = np.random.default_rng(seed)
     point = float(_pacc(p.mean(), calibration.mean_machine, calibration.mean_human))
     boot_mean = _bootstrap_means(p, n_bootstrap, rng)
-    boot_m1 = _bootstrap_means(calibration.p_machine, n_bootstrap, rng)
-    boot_m0 = _bootstrap_means(calibration.p_human, n_bootstrap, rng)
+    boot_m1 = _bootstrap_means(calibration.p_machine, n_bootstrap, rng, calibration.groups_machine)
+    boot_m0 = _bootstrap_means(calibration.p_human, n_bootstrap, rng, calibration.groups_human)
     boots = _pacc(boot_mean, boot_m1, boot_m0)
     low, high = np.quantile(boots, [0.025, 0.975])
     return ShareEstimate(
@@ -163,8 +176,17 @@ def estimate_share(
     )
 
 
-def _bootstrap_means(values: np.ndarray, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
+def _bootstrap_means(
+    values: np.ndarray, n_bootstrap: int, rng: np.random.Generator, groups: np.ndarray | None = None
+) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
+    if groups is not None:
+        # Cluster bootstrap: resample whole groups, average all their records.
+        _, inverse = np.unique(groups, return_inverse=True)
+        sums = np.bincount(inverse, weights=values)
+        counts = np.bincount(inverse).astype(np.float64)
+        picks = rng.integers(0, sums.size, size=(n_bootstrap, sums.size))
+        return sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
     out = np.empty(n_bootstrap)
     # Chunked so that a 1M-record corpus does not allocate n_bootstrap x n at once.
     chunk = max(1, int(2e7 // max(values.size, 1)))

@@ -135,8 +135,10 @@ def fit_origin_scorer(train: pl.DataFrame, calib: pl.DataFrame | None = None, *,
     y = labels_of(train, label_column, "training data")
     if calib is None:
         return scorer.fit(train["text"].to_list(), y, show_progress=show_progress)
+    groups = calib["group"].cast(pl.String).to_list() if "group" in calib.columns else None
     return scorer.fit(train["text"].to_list(), y, calib_texts=calib["text"].to_list(),
-                      calib_y=labels_of(calib, label_column, "calibration data"), show_progress=show_progress)
+                      calib_y=labels_of(calib, label_column, "calibration data"), calib_groups=groups,
+                      show_progress=show_progress)
 
 
 def evaluate_on(scorer, frame: pl.DataFrame, label_column: str = "label", source_column: str | None = "source"):

@@ -54,3 +54,22 @@ def test_errors():
         ShareCalibration(np.array([]), np.array([0.1]))
     with pytest.raises(ConfigError):
         estimate_share(np.array([]), ShareCalibration(np.array([0.9]), np.array([0.1])))
+
+
+def test_cluster_bootstrap_widens_the_interval_for_correlated_calibration_records():
+    rng = np.random.default_rng(4)
+    # 40 documents per class whose records share a document-level offset.
+    def clustered(center):
+        offsets = rng.normal(0, 0.08, 40)
+        groups = np.repeat(np.arange(40), 25)
+        return np.clip(center + offsets[groups] + rng.normal(0, 0.05, groups.size), 0, 1), groups
+
+    p1, g1 = clustered(0.75)
+    p0, g0 = clustered(0.25)
+    corpus = np.concatenate([p1[:300], p0[:700]])
+    plain = estimate_share(corpus, ShareCalibration(p1, p0), seed=0)
+    clustered_est = estimate_share(corpus, ShareCalibration(p1, p0, groups_machine=g1, groups_human=g0), seed=0)
+    assert clustered_est.share == plain.share
+    assert (clustered_est.high - clustered_est.low) > 1.5 * (plain.high - plain.low)
+    round_trip = ShareCalibration.from_dict(ShareCalibration(p1, p0, groups_machine=g1, groups_human=g0).to_dict())
+    assert round_trip.groups_human is not None and round_trip.groups_human.size == p0.size
