@@ -80,3 +80,30 @@ def test_help_lists_options():
     assert result.exit_code == 0
     for option in ("--text-column", "--id-column", "--encoder", "--reference", "--model", "--seed", "--keep"):
         assert option in result.output
+
+
+def test_default_run_uses_the_shipped_detector_offline(tmp_path, monkeypatch):
+    # The bundled example corpus, scored with every default: the packaged MiniLM and the shipped model.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from tests.conftest import FIXTURES
+
+    corpus = tmp_path / "mixed.parquet"
+    corpus.write_bytes((FIXTURES.parent.parent / "examples" / "mixed_corpus.parquet").read_bytes())
+    result = run("score", corpus, "--keep", "label", "--quiet")
+    assert result.exit_code == 0, result.output
+    scores = pl.read_parquet(tmp_path / "mixed.scores.parquet")
+    source = pl.read_parquet(corpus)
+    assert scores.height == source.height
+    assert {"p_synthetic", "rarity", "dup_cluster", "is_near_duplicate"} <= set(scores.columns)
+    assert scores["p_synthetic"].is_between(0, 1).all()
+    # Machine-written records score higher on average than human ones.
+    by_label = scores.group_by("label").agg(pl.col("p_synthetic").mean()).sort("label")["p_synthetic"].to_list()
+    assert by_label[1] > by_label[0] + 0.3
+    # The 20 planted copies are flagged.
+    assert scores["is_near_duplicate"].sum() >= 20
+    manifest = json.loads((tmp_path / "mixed.scores.manifest.json").read_text())
+    share = manifest["origin"]["synthetic_share"]
+    true_share = source["label"].mean()
+    assert share["low"] - 0.05 <= true_share <= share["high"] + 0.05
+    assert manifest["origin"]["model"].startswith("origin-v1@")
+    assert manifest["encoder"].startswith("minilm:")
