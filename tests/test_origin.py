@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.base import clone
+
+from synthfilter.errors import ConfigError, ModelError
+from synthfilter.evaluation import expected_calibration_error
+from synthfilter.origin import OriginScorer, load_model
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def sample() -> pl.DataFrame:
+    """Real held-out records (test split) of every source, with labels."""
+    return pl.read_parquet(FIXTURES / "origin_sample.parquet")
+
+
+@pytest.fixture(scope="module")
+def small_model(sample) -> OriginScorer:
+    # Fast configuration for persistence tests (quality is measured on the shipped model).
+    even = sample[::2]
+    return OriginScorer(encoder="static", n_features=2**12, seed=0).fit(even["text"].to_list(), even["label"].to_list())
+
+
+def test_scikit_learn_contract():
+    scorer = OriginScorer(C=2.0, encoder="static")
+    assert scorer.get_params()["C"] == 2.0
+    copy = clone(scorer)
+    assert copy.get_params() == scorer.get_params() and copy is not scorer
+    with pytest.raises(ModelError, match="not fitted"):
+        scorer.predict_proba(["text"])
+    with pytest.raises(ConfigError, match="both 0"):
+        scorer.fit(["a", "b"], [1, 1])
+
+
+def test_saved_model_round_trips_to_identical_predictions(small_model, sample, tmp_path):
+    texts = sample[1::2]["text"].to_list()
+    before = small_model.predict_proba(texts)
+    small_model.save(tmp_path / "m", name="tiny")
+    loaded = OriginScorer.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict_proba(texts), before)
+    assert loaded.model_id_ == small_model.model_id_ and loaded.model_id_.startswith("tiny@")
+    assert loaded.share_calibration_.mean_machine == pytest.approx(small_model.share_calibration_.mean_machine)
+    # Saved weights are plain arrays: loadable without pickle.
+    with np.load(tmp_path / "m" / "weights.npz", allow_pickle=False) as npz:
+        assert "coef" in npz.files
+
+
+def test_untrusted_pickles_are_refused(small_model, tmp_path):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(small_model))
+    with pytest.raises(ModelError, match="refusing to load a pickle"):
+        load_model(path)
+    assert isinstance(load_model(path, trusted=True), OriginScorer)
+
+
+def test_tampered_weights_are_detected(small_model, tmp_path):
+    small_model.save(tmp_path / "m")
+    with np.load(tmp_path / "m" / "weights.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["coef"][0] += 1.0
+    np.savez(tmp_path / "m" / "weights.npz", **arrays)
+    with pytest.raises(ModelError, match="do not match"):
+        OriginScorer.load(tmp_path / "m")
+
+
+def test_shipped_model_is_calibrated_on_real_heldout_records(sample):
+    model = load_model()
+    p = model.predict_proba(sample["text"].to_list())[:, 1]
+    y = sample["label"].to_numpy()
+    assert expected_calibration_error(y, p) <= 0.08  # small sample: the card reports the full test split
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(y, p) >= 0.9
+
+
+def test_shipped_model_estimates_the_share_of_real_heldout_mixes(sample):
+    model = load_model()
+    p_all = model.predict_proba(sample["text"].to_list())[:, 1]
+    y = sample["label"].to_numpy()
+    p1, p0 = p_all[y == 1], p_all[y == 0]
+    rng = np.random.default_rng(0)
+    n = min(200, p0.size)
+    for true in (0.0, 0.3, 0.6):
+        k = int(true * n)
+        p = np.concatenate([rng.choice(p1, k, replace=False), rng.choice(p0, n - k, replace=False)])
+        est = model.estimate_share(p)
+        assert abs(est.share - true) <= 0.08, (true, est)
+        assert est.low - 0.02 <= true <= est.high + 0.02, (true, est)
