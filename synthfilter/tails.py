@@ -107,7 +107,7 @@ class TailScorer:
     nlist : int, optional
         IVF cells; ``4 * sqrt(n)`` by default.
     nprobe : int, optional
-        IVF cells visited per query; ``max(16, nlist // 32)`` by default.
+        IVF cells visited per query; ``max(32, nlist // 8)`` by default.
     recall_sample : int, default 500
         Queries used to measure IVF recall against exact search.
     seed : int, default 0
@@ -180,7 +180,7 @@ class TailScorer:
             flat.add(x)
             return flat, IndexReport(kind="flat", n_indexed=n)
         nlist = self.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
-        nprobe = self.nprobe or max(16, nlist // 32)
+        nprobe = self.nprobe or max(32, nlist // 8)
         ivf = faiss.IndexIVFFlat(flat, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         ivf.cp.seed = int(self.seed)
         ivf.train(x)
