@@ -5,7 +5,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import make_texts
+from tests.rebuild.conftest import make_texts
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "rebuild" / "bench_rebuild.py"
 

@@ -215,7 +215,7 @@ def test_registered_in_the_group():
 
 
 def test_raw_candidates_are_scored_with_the_model(tmp_path, tiny_model_dir):
-    from conftest import make_machine_texts, make_texts
+    from tests.rebuild.conftest import make_machine_texts, make_texts
 
     human = make_texts(30, seed=31)
     machine = make_machine_texts(30, seed=32)

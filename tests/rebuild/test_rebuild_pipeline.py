@@ -3,7 +3,7 @@
 import numpy as np
 import polars as pl
 import pytest
-from conftest import make_texts, near_copy
+from tests.rebuild.conftest import make_texts, near_copy
 
 from synthfilter.errors import ConfigError, SchemaError
 from synthfilter.rebuild import RebuildPolicy, rebuild
