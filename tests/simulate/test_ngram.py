@@ -1,0 +1,88 @@
+"""The Kneser-Ney n-gram model: a proper distribution, exact sampling, round-trip tokenisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synthfilter.errors import ConfigError
+from synthfilter.simulate.ngram import NGramLM, Vocabulary, detokenize, tokenize
+
+CORPUS = [
+    "The cat sat on the mat.",
+    "The cat sat on the hat.",
+    "The cat ate the fish.",
+    "The dog sat on the mat.",
+    "A bird sang (loudly) in the tree, then flew away!",
+]
+
+
+@pytest.mark.parametrize("text", [
+    'He said "no evidence" of it, and left.',
+    "The U.S. share rose 3.5% (to $12) in the well-known mid-1960's market; don't ask.",
+    "Where? Here: now.",
+])
+def test_tokenize_detokenize_round_trip(text):
+    assert detokenize(tokenize(text)) == text
+
+
+def test_vocabulary_maps_unknown_words():
+    vocab = Vocabulary.from_texts(CORPUS)
+    ids = vocab.encode("The zebra sat")
+    assert ids[1] == vocab.index["<unk>"]
+    assert vocab.decode(ids) == "The sat"
+    assert vocab.words[:3] == ["<s>", "</s>", "<unk>"]
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+@pytest.mark.parametrize("context", [("The", "cat"), ("on", "the"), ("zebra", "on"), ("fish", ".")])
+def test_probabilities_sum_to_one_over_the_vocabulary(order, context):
+    vocab = Vocabulary.from_texts(CORPUS)
+    lm = NGramLM(vocab, order=order).fit(CORPUS)
+    prefix = " ".join(context)
+    total = 0.0
+    for word in vocab.words[3:]:  # ordinary words: the third token of "a b w"
+        total += np.exp(lm.token_logprobs([f"{prefix} {word}"])[0][2])
+    total += np.exp(lm.token_logprobs([prefix])[0][2])  # </s>
+    total += np.exp(lm.token_logprobs([f"{prefix} qqqq"])[0][2])  # <unk>
+    assert total == pytest.approx(1.0, abs=1e-9)
+
+
+def test_more_data_of_the_same_kind_lowers_held_out_perplexity():
+    vocab = Vocabulary.from_texts(CORPUS)
+    small = NGramLM(vocab).fit(CORPUS[:2])
+    large = NGramLM(vocab).fit(CORPUS[:4])
+    held_out = ["The dog sat on the hat."]
+    assert large.perplexity(held_out) < small.perplexity(held_out)
+    assert np.isfinite(small.perplexity(held_out))
+
+
+def test_backoff_sampling_follows_training_frequencies():
+    texts = ["the cat sat ."] * 3 + ["the dog sat ."]
+    vocab = Vocabulary.from_texts(texts)
+    lm = NGramLM(vocab, order=2, sampling="backoff").fit(texts)
+    samples = lm.sample(4000, np.random.default_rng(0))
+    share = np.mean([s.startswith("the cat") for s in samples])
+    assert share == pytest.approx(0.75, abs=0.03)  # binomial sd 0.007
+    assert set(samples) == {"the cat sat.", "the dog sat."}
+
+
+def test_kn_sampling_writes_only_seen_words_and_is_seeded():
+    vocab = Vocabulary.from_texts(CORPUS + ["unseen words only here"])
+    lm = NGramLM(vocab, order=3, sampling="kn", max_tokens=30).fit(CORPUS)
+    a = lm.sample(200, np.random.default_rng(5))
+    b = lm.sample(200, np.random.default_rng(5))
+    assert a == b
+    seen = {t for text in CORPUS for t in tokenize(text)}
+    assert {t for text in a for t in tokenize(text)} <= seen
+    assert max(len(tokenize(s)) for s in a) <= 30
+
+
+def test_bad_settings_raise_config_error():
+    vocab = Vocabulary.from_texts(CORPUS)
+    with pytest.raises(ConfigError):
+        NGramLM(vocab, order=0).fit(CORPUS)
+    with pytest.raises(ConfigError):
+        NGramLM(vocab, sampling="greedy").fit(CORPUS)
+    with pytest.raises(ConfigError):
+        NGramLM(vocab).fit([])
