@@ -68,26 +68,41 @@ def test_tampered_weights_are_detected(small_model, tmp_path):
         OriginScorer.load(tmp_path / "m")
 
 
-def test_shipped_model_is_calibrated_on_real_heldout_records(sample):
+@pytest.fixture(scope="module")
+def heldout_predictions():
+    """The shipped model on its own held-out test split (real records, natural source mix)."""
     model = load_model()
-    p = model.predict_proba(sample["text"].to_list())[:, 1]
-    y = sample["label"].to_numpy()
-    assert expected_calibration_error(y, p) <= 0.08  # small sample: the card reports the full test split
+    heldout = pl.read_parquet(FIXTURES.parent.parent / "models" / "origin-v1" / "heldout_test.parquet")
+    return model, heldout["label"].to_numpy(), model.predict_proba(heldout["text"].to_list())[:, 1]
+
+
+def test_shipped_model_is_calibrated_on_real_heldout_records(heldout_predictions):
     from sklearn.metrics import roc_auc_score
 
+    model, y, p = heldout_predictions
+    assert expected_calibration_error(y, p) <= 0.05
     assert roc_auc_score(y, p) >= 0.9
+    # The model card's figures are what this split gives.
+    card = model.metadata_["metrics"]["heldout_test"]["overall"]
+    assert roc_auc_score(y, p) == pytest.approx(card["auroc"], abs=1e-3)
 
 
-def test_shipped_model_estimates_the_share_of_real_heldout_mixes(sample):
-    model = load_model()
-    p_all = model.predict_proba(sample["text"].to_list())[:, 1]
-    y = sample["label"].to_numpy()
+def test_shipped_model_estimates_the_share_of_real_heldout_mixes(heldout_predictions):
+    model, y, p_all = heldout_predictions
     p1, p0 = p_all[y == 1], p_all[y == 0]
     rng = np.random.default_rng(0)
-    n = min(200, p0.size)
-    for true in (0.0, 0.3, 0.6):
-        k = int(true * n)
-        p = np.concatenate([rng.choice(p1, k, replace=False), rng.choice(p0, n - k, replace=False)])
+    for true in (0.0, 0.1, 0.3, 0.6):
+        k = int(true * 1000)
+        p = np.concatenate([rng.choice(p1, k, replace=False), rng.choice(p0, 1000 - k, replace=False)])
         est = model.estimate_share(p)
-        assert abs(est.share - true) <= 0.08, (true, est)
+        assert abs(est.share - true) <= 0.05, (true, est)
         assert est.low - 0.02 <= true <= est.high + 0.02, (true, est)
+
+
+def test_share_estimate_is_biased_when_the_source_mix_shifts(sample):
+    """Documented limit: a mix richer in a source the detector finds hard (Gemma) is underestimated."""
+    model = load_model()
+    machine = sample.filter(pl.col("label") == 1)
+    p_gemma = model.predict_proba(machine.filter(pl.col("source") == "gemma")["text"].to_list())[:, 1]
+    p_chatgpt = model.predict_proba(machine.filter(pl.col("source") == "sharegpt_chatgpt")["text"].to_list())[:, 1]
+    assert p_gemma.mean() < p_chatgpt.mean() - 0.1
