@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from synthfilter.base import ParamsMixin
 from synthfilter.encoders import get_encoder
 from synthfilter.errors import ConfigError, ModelError
 from synthfilter.features import STYLE_FEATURES, HashedNgramFeatures, style_statistics
@@ -40,7 +41,7 @@ DEFAULT_MODEL_NAME = "origin-v1"
 UNSAFE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".skops")
 
 
-class OriginScorer:
+class OriginScorer(ParamsMixin):
     """Calibrated detector of machine-written text.
 
     Parameters
@@ -107,21 +108,6 @@ class OriginScorer:
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
         self.seed = seed
-
-    _PARAMS = ("encoder", "use_embeddings", "use_char_ngrams", "use_word_ngrams", "use_style", "ngram_range",
-               "word_ngram_range", "n_features", "C", "calibration", "calibration_fraction", "seed")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Constructor parameters, as scikit-learn's ``get_params``."""
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params: Any) -> "OriginScorer":
-        """Set constructor parameters, as scikit-learn's ``set_params``."""
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ConfigError(f"OriginScorer has no parameter '{name}'")
-            setattr(self, name, value)
-        return self
 
     # --------------------------------------------------------------------------- features
     def _encoder(self):

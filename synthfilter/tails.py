@@ -34,6 +34,7 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from synthfilter.base import ParamsMixin
 from synthfilter.errors import ConfigError
 
 TAIL_COLUMNS = ("knn_distance", "rarity", "dup_cluster", "is_near_duplicate")
@@ -86,7 +87,7 @@ class IndexReport:
         return dict(self.__dict__)
 
 
-class TailScorer:
+class TailScorer(ParamsMixin):
     """FAISS k-NN rarity, density and near-duplicate clusters.
 
     Follows the scikit-learn contract: parameters in ``__init__``, learned
@@ -142,22 +143,6 @@ class TailScorer:
         self.nprobe = nprobe
         self.recall_sample = recall_sample
         self.seed = seed
-
-    # scikit-learn style parameter access -------------------------------------------------
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor parameters, as scikit-learn's ``get_params``."""
-        return {name: getattr(self, name) for name in (
-            "k", "dup_threshold", "exact_duplicates", "index", "ivf_threshold",
-            "nlist", "nprobe", "recall_sample", "seed",
-        )}
-
-    def set_params(self, **params) -> "TailScorer":
-        """Set constructor parameters, as scikit-learn's ``set_params``."""
-        for name, value in params.items():
-            if name not in self.get_params():
-                raise ConfigError(f"TailScorer has no parameter '{name}'")
-            setattr(self, name, value)
-        return self
 
     # -------------------------------------------------------------------------------------
     def _check(self, x: np.ndarray, what: str) -> np.ndarray:
