@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from synthfilter.cli.common import (
     seed_option,
     text_options,
 )
-from synthfilter.errors import ConfigError, OutputError, SchemaError, SynthfilterError
+from synthfilter.errors import ConfigError, OutputError, SchemaError
 from synthfilter.io import (
     DEFAULT_MAX_TEXT_CHARS,
     atomic_write_parquet,
@@ -37,27 +35,6 @@ SHORT_NAMES = {
     "near_duplicate_rate": "dup", "distinct_1": "dist-1", "distinct_2": "dist-2", "type_token_ratio": "TTR",
     "length_cv": "len_cv", "length_mean": "len", "reference_overlap": "overlap", "synthetic_share": "synth",
 }
-
-
-class UserError(click.ClickException):
-    """A :class:`SynthfilterError` shown as one line, with its exit code."""
-
-    def __init__(self, exc: SynthfilterError) -> None:
-        super().__init__(str(exc))
-        self.exit_code = exc.exit_code
-
-
-def user_errors(f: Callable) -> Callable:
-    """Turn a SynthfilterError into a one-line click error (exit code 2)."""
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except SynthfilterError as exc:
-            raise UserError(exc) from None
-
-    return wrapper
 
 
 def parse_thresholds(values: tuple[str, ...]) -> dict[str, float | None]:
@@ -163,7 +140,6 @@ def print_run(run: Any, console: Console) -> None:
 @seed_option
 @click.option("--quiet", is_flag=True, help="Print nothing; rely on the exit code and -o files.")
 @click.pass_context
-@user_errors
 def command(ctx: click.Context, batches: tuple[Path, ...], reference: Path, text_column: str,
             id_column: str | None, group_column: str | None, encoder: str, model: str, trusted_model: bool,
             outputs: tuple[Path, ...], thresholds: tuple[str, ...], sigma: float, n_null: int, n_splits: int, k: int,

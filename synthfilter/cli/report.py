@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from synthfilter.cli.common import default_output
-from synthfilter.cli.monitor import user_errors
 from synthfilter.io import check_output_path
 
 
@@ -16,7 +15,6 @@ from synthfilter.io import check_output_path
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="HTML file [default: SOURCE with .html].")
 @click.option("--title", default=None, help="Page title.")
-@user_errors
 def command(source: Path, output: Path | None, title: str | None) -> None:
     """Write a self-contained HTML report of SOURCE.
 
