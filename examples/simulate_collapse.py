@@ -101,7 +101,7 @@ def reference(out: Path, seed: int, quick: bool) -> None:
 
 
 def text(out: Path, seed: int, generations: int, quick: bool) -> None:
-    sizes = {"n_gold": 500, "n_test": 200, "n_fresh": 100, "n_synthetic": 500} if quick else {}
+    sizes = {"n_gold": 500, "n_test": 200, "n_holdout": 100, "n_fresh": 100, "n_synthetic": 500} if quick else {}
     config = TextSimulationConfig(generations=generations, seed=seed, **sizes)
     policy = RebuildPolicy(max_synthetic=0.2, seed=seed)
     regimes = [make_regime(name) for name in ("replace", "naive_mix", "gold_mix", "accumulate")]

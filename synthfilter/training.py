@@ -14,7 +14,7 @@ import polars as pl
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from synthfilter.errors import SchemaError
+from synthfilter.errors import ConfigError, SchemaError
 from synthfilter.evaluation import evaluate_detector
 from synthfilter.origin import OriginScorer
 from synthfilter.share import ShareEstimate
@@ -128,17 +128,69 @@ def share_trials(
     return out
 
 
+def source_balanced_weights(labels: Sequence[int], sources: Sequence[str]) -> np.ndarray:
+    """Sample weights that give every source the same total weight within its class.
+
+    A class's weight is shared equally among its sources, so a small source
+    (e.g. 1,000 Gemma continuations beside 9,000 ChatGPT turns) counts as
+    much as a large one, and the detector does not learn mostly the largest
+    generator. Weights have mean 1 within each class.
+
+    Parameters
+    ----------
+    labels : sequence of int
+        0 (human) or 1 (machine) per record.
+    sources : sequence of str
+        Source name per record.
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> source_balanced_weights([1, 1, 1, 0], ["a", "a", "b", "h"]).round(2).tolist()
+    [0.75, 0.75, 1.5, 1.0]
+    """
+    y = np.asarray(labels)
+    src = np.asarray(sources, dtype=str)
+    if y.shape != src.shape:
+        raise ConfigError(f"{y.size} labels but {src.size} sources")
+    weights = np.ones(y.size, dtype=np.float64)
+    for cls in np.unique(y):
+        in_class = y == cls
+        names = np.unique(src[in_class])
+        for name in names:
+            member = in_class & (src == name)
+            weights[member] = in_class.sum() / (names.size * member.sum())
+    return weights
+
+
 def fit_origin_scorer(train: pl.DataFrame, calib: pl.DataFrame | None = None, *, label_column: str = "label",
+                      source_column: str | None = "source", group_column: str | None = "group",
                       show_progress: bool = False, **params) -> OriginScorer:
-    """Fit an :class:`OriginScorer` on frames with ``text`` and a label column."""
+    """Fit an :class:`OriginScorer` on frames with ``text`` and a label column.
+
+    When ``train`` has ``source_column``, records are weighted with
+    :func:`source_balanced_weights`; when it has ``group_column``, the
+    language-model features keep each group in one fold (and the calibration
+    frame's groups drive the share interval's cluster bootstrap).
+    """
     scorer = OriginScorer(**params)
     y = labels_of(train, label_column, "training data")
+    weights = None
+    if source_column and source_column in train.columns:
+        weights = source_balanced_weights(y, train[source_column].cast(pl.String).fill_null("").to_list())
+    groups = (train[group_column].cast(pl.String).fill_null("").to_list()
+              if group_column and group_column in train.columns else None)
+    fit_kw = dict(groups=groups, sample_weight=weights, show_progress=show_progress)
     if calib is None:
-        return scorer.fit(train["text"].to_list(), y, show_progress=show_progress)
-    groups = calib["group"].cast(pl.String).to_list() if "group" in calib.columns else None
+        return scorer.fit(train["text"].to_list(), y, **fit_kw)
+    calib_groups = (calib[group_column].cast(pl.String).to_list()
+                    if group_column and group_column in calib.columns else None)
     return scorer.fit(train["text"].to_list(), y, calib_texts=calib["text"].to_list(),
-                      calib_y=labels_of(calib, label_column, "calibration data"), calib_groups=groups,
-                      show_progress=show_progress)
+                      calib_y=labels_of(calib, label_column, "calibration data"), calib_groups=calib_groups,
+                      **fit_kw)
 
 
 def evaluate_on(scorer, frame: pl.DataFrame, label_column: str = "label", source_column: str | None = "source"):

@@ -48,7 +48,7 @@ def main() -> None:
         simulate_unigram,
     )
     from synthfilter.simulate.corpus import load_human_paragraphs
-    from synthfilter.simulate.ngram import NGramLM, Vocabulary, tokenize
+    from synthfilter.ngram import NGramLM, Vocabulary, tokenize
 
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "load_avg_start": os.getloadavg()}}
@@ -74,7 +74,7 @@ def main() -> None:
     }
     print("ngram", results["ngram"], flush=True)
 
-    config = TextSimulationConfig(generations=3, n_gold=400, n_test=200, n_fresh=100, n_synthetic=400,
+    config = TextSimulationConfig(generations=3, n_gold=400, n_test=200, n_holdout=100, n_fresh=100, n_synthetic=400,
                                   n_eval_samples=200)
     _, wall, cpu = _timed(lambda: run_text_simulation(
         ["replace", "synthfilter", "oracle"], config, paragraphs=paragraphs,

@@ -114,6 +114,8 @@ def _print_table(out: Console, table: pl.DataFrame, kind: str, every: int, gener
               help="text: fresh human candidates per generation.")
 @click.option("--test", "n_test", type=click.IntRange(1), default=500, show_default=True,
               help="text: held-out human paragraphs for perplexity.")
+@click.option("--holdout", "n_holdout", type=click.IntRange(0), default=400, show_default=True,
+              help="text: human paragraphs no model trains on, for calibrating the in-loop detector.")
 @click.option("--max-synthetic", type=click.FloatRange(0.0, 1.0), default=0.2, show_default=True,
               help="text: synthfilter/oracle cap on the expected synthetic share.")
 @click.option("--keep-rare", type=click.FloatRange(0.0, 1.0), default=0.95, show_default=True,
@@ -133,7 +135,7 @@ def _print_table(out: Console, table: pl.DataFrame, kind: str, every: int, gener
               help="Show every N-th generation in the terminal table [default: about 20 rows].")
 @click.option("--quiet", is_flag=True, help="No progress bar or table.")
 def command(kind: str, regimes: tuple[str, ...], generations: int | None, runs: int | None, n_gold: int,
-            n_synthetic: int, n_fresh: int, n_test: int, max_synthetic: float, keep_rare: float, detector: str,
+            n_synthetic: int, n_fresh: int, n_test: int, n_holdout: int, max_synthetic: float, keep_rare: float, detector: str,
             encoder: str, monitor: bool, seed: int, out_dir: Path, every: int | None, quiet: bool) -> None:
     """Simulate model collapse and its mitigation, generation by generation.
 
@@ -187,7 +189,8 @@ def command(kind: str, regimes: tuple[str, ...], generations: int | None, runs: 
                 run_text_simulation,
             )
 
-            config = TextSimulationConfig(generations=generations, n_gold=n_gold, n_test=n_test, n_fresh=n_fresh,
+            config = TextSimulationConfig(generations=generations, n_gold=n_gold, n_test=n_test,
+                                          n_holdout=n_holdout, n_fresh=n_fresh,
                                           n_synthetic=n_synthetic, monitor=monitor, seed=seed)
             policy = RebuildPolicy(max_synthetic=max_synthetic, keep_rare=keep_rare, seed=seed)
             options = {"synthfilter": {"policy": policy, "detector": detector, "encoder": encoder},

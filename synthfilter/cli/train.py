@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from synthfilter.cli.common import console, encoder_option, seed_option, text_options
-from synthfilter.errors import OutputError
+from synthfilter.errors import ConfigError, OutputError
 from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, read_corpus
 from synthfilter.provenance import build_manifest, write_manifest
 from synthfilter.training import fit_origin_scorer, labels_of
@@ -22,6 +22,14 @@ from synthfilter.training import fit_origin_scorer, labels_of
               help="Column with 1/machine for machine-written and 0/human for human-written records.")
 @click.option("--calib", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Held-out labelled file for calibration [default: hold out 25% of DATA].")
+@click.option("--source-column", default="source", show_default=True,
+              help="Column naming each record's source; if present, every source gets the same total weight "
+                   "within its class. Use '' to turn off.")
+@click.option("--group-column", default="group", show_default=True,
+              help="Column naming each record's document; if present, the language-model features keep a "
+                   "document in one fold and the share interval resamples whole documents.")
+@click.option("--lm-orders", default="1,2", show_default=True,
+              help="Orders of the n-gram language-model features, comma-separated; '' turns them off.")
 @text_options
 @encoder_option
 @click.option("--calibration", type=click.Choice(["isotonic", "sigmoid"]), default="isotonic", show_default=True)
@@ -29,9 +37,9 @@ from synthfilter.training import fit_origin_scorer, labels_of
 @click.option("--name", default=None, help="Model name [default: the output folder's name].")
 @click.option("--force", is_flag=True, help="Replace an existing model folder.")
 @seed_option
-def command(data: Path, output: Path, label_column: str, calib: Path | None, text_column: str,
-            id_column: str | None, encoder: str, calibration: str, c: float, name: str | None, force: bool,
-            seed: int) -> None:
+def command(data: Path, output: Path, label_column: str, calib: Path | None, source_column: str,
+            group_column: str, lm_orders: str, text_column: str, id_column: str | None, encoder: str,
+            calibration: str, c: float, name: str | None, force: bool, seed: int) -> None:
     """Train an origin detector on DATA (Parquet, JSONL or CSV with texts and labels).
 
     \b
@@ -46,9 +54,14 @@ def command(data: Path, output: Path, label_column: str, calib: Path | None, tex
     calib_frame = read_corpus(calib, text_column=text_column) if calib else None
     if calib_frame is not None:
         labels_of(calib_frame, label_column, str(calib))
+    try:
+        orders = tuple(int(o) for o in lm_orders.split(",") if o.strip())
+    except ValueError:
+        raise ConfigError(f"--lm-orders must be comma-separated whole numbers like 1,2; got {lm_orders!r}") from None
     console.print(f"Training on {frame.height:,} records from {data} ...")
-    scorer = fit_origin_scorer(frame, calib_frame, label_column=label_column, show_progress=True,
-                               encoder=encoder, calibration=calibration, C=c, seed=seed)
+    scorer = fit_origin_scorer(frame, calib_frame, label_column=label_column, source_column=source_column or None,
+                               group_column=group_column or None, show_progress=True, encoder=encoder,
+                               calibration=calibration, C=c, lm_orders=orders, seed=seed)
     output.mkdir(parents=True, exist_ok=True)
     metadata = {"training_data": {"file": str(data), "records": frame.height, "label_column": label_column,
                                   "calibration_file": str(calib) if calib else None}}

@@ -20,7 +20,7 @@ Examples
 """
 
 from synthfilter.simulate.gaussian import GAUSSIAN_REGIMES, simulate_gaussian
-from synthfilter.simulate.ngram import NGramLM, Vocabulary
+from synthfilter.ngram import NGramLM, Vocabulary
 from synthfilter.simulate.regimes import (
     DEFAULT_TEXT_REGIMES,
     REGIMES,

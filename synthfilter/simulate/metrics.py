@@ -11,13 +11,13 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from synthfilter.simulate.ngram import tokenize
+from synthfilter.ngram import tokenize
 
 __all__ = ["distinct_n", "survival", "token_counts", "tv_distance"]
 
 
 def token_counts(texts: Iterable[str]) -> Counter:
-    """Count the tokens (:func:`~synthfilter.simulate.ngram.tokenize`) of ``texts``."""
+    """Count the tokens (:func:`~synthfilter.ngram.tokenize`) of ``texts``."""
     return Counter(tok for text in texts for tok in tokenize(text))
 
 

@@ -7,7 +7,7 @@ Set-up (all sizes in paragraphs, see :class:`TextSimulationConfig`):
    trusted human set every regime may use), a **held-out test** set
    (``n_test``: perplexity only, never trained on) and a **fresh human pool**.
 2. Generation 0 fits an interpolated Kneser-Ney trigram model
-   (:class:`~synthfilter.simulate.ngram.NGramLM`) on gold.
+   (:class:`~synthfilter.ngram.NGramLM`) on gold.
 3. Generation ``t >= 1``: each regime's previous model writes
    ``n_synthetic`` paragraphs (kept only if 200-600 characters long, like the
    human ones); ``n_fresh`` fresh human paragraphs arrive from the pool (the
@@ -63,7 +63,7 @@ import polars as pl
 
 from synthfilter.errors import ConfigError
 from synthfilter.simulate.metrics import distinct_n, survival, token_counts, tv_distance
-from synthfilter.simulate.ngram import NGramLM, Vocabulary
+from synthfilter.ngram import NGramLM, Vocabulary
 from synthfilter.simulate.regimes import (
     DEFAULT_TEXT_REGIMES,
     GenerationContext,
@@ -93,6 +93,10 @@ class TextSimulationConfig:
         Gold (generation-0 training) paragraphs.
     n_test : int, default 500
         Held-out human paragraphs for perplexity.
+    n_holdout : int, default 400
+        Human paragraphs set aside for detector calibration
+        (:attr:`GenerationContext.holdout`): no model trains on them and they
+        are never candidates. 0 turns this off.
     n_fresh : int, default 400
         Fresh human candidates per generation.
     n_synthetic : int, default 2000
@@ -103,7 +107,7 @@ class TextSimulationConfig:
     order : int, default 3
         n-gram order.
     sampling : {"backoff", "kn"}, default "backoff"
-        How the model writes (see :class:`~synthfilter.simulate.ngram.NGramLM`).
+        How the model writes (see :class:`~synthfilter.ngram.NGramLM`).
     rare_max_count : int, default 5
         Gold types seen at most this often are rare.
     min_chars, max_chars : int, default 200, 600
@@ -118,6 +122,7 @@ class TextSimulationConfig:
     generations: int = 10
     n_gold: int = 2000
     n_test: int = 500
+    n_holdout: int = 400
     n_fresh: int = 400
     n_synthetic: int = 2000
     n_eval_samples: int = 500
@@ -131,7 +136,7 @@ class TextSimulationConfig:
 
     def check(self, n_paragraphs: int) -> None:
         """Raise :class:`ConfigError` if the settings are invalid for ``n_paragraphs`` human paragraphs."""
-        for name in ("generations", "n_fresh"):
+        for name in ("generations", "n_fresh", "n_holdout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("n_gold", "n_test", "n_synthetic", "n_eval_samples", "order", "rare_max_count"):
@@ -139,10 +144,10 @@ class TextSimulationConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.min_chars < self.max_chars:
             raise ConfigError(f"need 0 <= min_chars < max_chars, got {self.min_chars} and {self.max_chars}")
-        need = self.n_gold + self.n_test + self.n_fresh
+        need = self.n_gold + self.n_test + self.n_holdout + self.n_fresh
         if need > n_paragraphs:
             raise ConfigError(
-                f"n_gold + n_test + n_fresh = {need} paragraphs, but only {n_paragraphs} human paragraphs "
+                f"n_gold + n_test + n_holdout + n_fresh = {need} paragraphs, but only {n_paragraphs} human paragraphs "
                 "are available; lower the sizes"
             )
 
@@ -261,7 +266,9 @@ def run_text_simulation(
     order = _rng(config.seed, "split").permutation(len(paragraphs))
     gold_texts = [paragraphs[i] for i in order[: config.n_gold]]
     test_texts = [paragraphs[i] for i in order[config.n_gold : config.n_gold + config.n_test]]
-    pool = [paragraphs[i] for i in order[config.n_gold + config.n_test :]]
+    n_seen = config.n_gold + config.n_test
+    holdout = tuple(paragraphs[i] for i in order[n_seen : n_seen + config.n_holdout])
+    pool = [paragraphs[i] for i in order[n_seen + config.n_holdout :]]
     gold = pl.DataFrame({"id": [f"gold-{i:05d}" for i in range(len(gold_texts))], "text": gold_texts})
 
     vocab = Vocabulary.from_texts(paragraphs)
@@ -321,6 +328,7 @@ def run_text_simulation(
     info: dict[str, Any] = {
         "config": asdict(config),
         "data": {"paragraphs": len(paragraphs), "gold": len(gold_texts), "test": len(test_texts),
+                 "holdout": len(holdout),
                  "fresh_pool": len(pool), "vocabulary": len(vocab), "gold_types": len(gold_types),
                  "rare_types": len(rare_types)},
         "regimes": {},
@@ -348,7 +356,7 @@ def run_text_simulation(
             view = candidates if getattr(regime, "uses_labels", False) else candidates.drop("is_synthetic")
             previous = model
             context = GenerationContext(
-                generation=t, seed=config.seed,
+                generation=t, seed=config.seed, holdout=holdout,
                 sample_previous=lambda n, rng, m=previous: sample(m, n, rng),
             )
             chosen = regime.select(view, gold, _rng(config.seed, "regime", name, t), context)

@@ -14,7 +14,7 @@ from synthfilter.simulate.text import (
     run_text_simulation,
 )
 
-TINY = TextSimulationConfig(generations=2, n_gold=60, n_test=30, n_fresh=10, n_synthetic=60, n_eval_samples=20)
+TINY = TextSimulationConfig(generations=2, n_gold=60, n_test=30, n_holdout=20, n_fresh=10, n_synthetic=60, n_eval_samples=20)
 
 
 def _at(table, regime, t, column):
@@ -24,7 +24,7 @@ def _at(table, regime, t, column):
 @pytest.fixture(scope="module")
 def three_generations(brown_paragraphs):
     """The acceptance comparison, shrunk to 3 generations (about 30 s on 2 idle cores)."""
-    config = TextSimulationConfig(generations=3, n_gold=400, n_test=200, n_fresh=100, n_synthetic=400,
+    config = TextSimulationConfig(generations=3, n_gold=400, n_test=200, n_holdout=100, n_fresh=100, n_synthetic=400,
                                   n_eval_samples=200, seed=0)
     return run_text_simulation(["replace", "synthfilter", "oracle"], config, paragraphs=brown_paragraphs,
                                regime_options={"synthfilter": {"n_detector_samples": 300}})

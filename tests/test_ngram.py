@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from synthfilter.errors import ConfigError
-from synthfilter.simulate.ngram import NGramLM, Vocabulary, detokenize, tokenize
+from synthfilter.ngram import NGramLM, Vocabulary, detokenize, tokenize
 
 CORPUS = [
     "The cat sat on the mat.",
@@ -86,3 +86,25 @@ def test_bad_settings_raise_config_error():
         NGramLM(vocab, sampling="greedy").fit(CORPUS)
     with pytest.raises(ConfigError):
         NGramLM(vocab).fit([])
+
+
+def test_counts_rebuild_an_identical_model():
+    vocab = Vocabulary.from_texts(CORPUS)
+    lm = NGramLM(vocab, order=3).fit(CORPUS)
+    keys, counts = lm.counts()
+    again = NGramLM.from_counts(Vocabulary(vocab.words), keys, counts, order=3)
+    probe = ["the cat sat on the mat .", "an unseen sentence with the cat"]
+    assert np.array_equal(lm.token_logprobs(probe)[0], again.token_logprobs(probe)[0])
+    assert again.perplexity(CORPUS) == lm.perplexity(CORPUS)
+    with pytest.raises(ConfigError):
+        NGramLM.from_counts(vocab, keys[::-1], counts, order=3)  # unsorted keys
+
+
+def test_document_logprobs_split_per_text_and_flag_unknown_words():
+    vocab = Vocabulary.from_texts(CORPUS)
+    lm = NGramLM(vocab, order=2).fit(CORPUS)
+    docs = lm.document_logprobs(["the cat", "zebra zebra the"])
+    assert [d.shape for d in docs] == [(3, 2), (4, 2)]  # tokens + </s>
+    assert docs[0][:, 1].sum() == 0 and docs[1][:2, 1].tolist() == [1.0, 1.0]
+    flat, _ = lm.token_logprobs(["the cat", "zebra zebra the"])
+    assert np.array_equal(np.concatenate([d[:, 0] for d in docs]), flat)

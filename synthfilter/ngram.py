@@ -1,6 +1,8 @@
 """A small word-level n-gram language model with interpolated Kneser-Ney smoothing.
 
-It is the generative model of the text simulation: fast to fit, score and
+It is the generative model of the text simulation and the weak language
+model behind the origin detector's likelihood features
+(:class:`synthfilter.features.NGramLikelihoodFeatures`): fast to fit, score and
 sample on a CPU, entirely in numpy. Every n-gram is packed into one int64 key
 (``((t_1 * V + t_2) * V + ...)``), counts come from :func:`numpy.unique`, and
 look-ups are :func:`numpy.searchsorted` over sorted keys, so fitting on 100k
@@ -232,19 +234,65 @@ class NGramLM:
         grams = self._grams(docs)
         if len(grams) == 0:
             raise ConfigError("cannot fit an n-gram model on no text; give at least one paragraph")
+        keys, counts = np.unique(self._keys(grams), return_counts=True)
+        return self._build(keys, counts)
+
+    def _build(self, keys: np.ndarray, counts: np.ndarray) -> NGramLM:
+        """Set the levels from the highest order's sorted unique keys and raw counts."""
         size = len(self.vocabulary)
-        all_keys = self._keys(grams)
-        keys, counts = np.unique(all_keys, return_counts=True)
+        keys = np.asarray(keys, dtype=np.int64)
+        counts = np.asarray(counts, dtype=np.int64)
+        top_keys, top_counts = keys, counts
         levels = [_Level(keys, counts, counts, size)]
         for k in range(self.order - 1, 0, -1):
             # Continuation counts: distinct left extensions of each k-gram.
             keys, counts = np.unique(levels[0].keys % size**k, return_counts=True)
-            raw_keys, raw = np.unique(all_keys % size**k, return_counts=True)
+            raw_keys, inverse = np.unique(top_keys % size**k, return_inverse=True)
+            raw = np.bincount(inverse, weights=top_counts).astype(np.int64)
             assert np.array_equal(raw_keys, keys)
             levels.insert(0, _Level(keys, counts, raw, size))
         self.levels_ = levels
-        self.n_tokens_ = len(grams)
+        self.n_tokens_ = int(top_counts.sum())
         return self
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """The highest order's n-gram keys and raw counts: all the fitted state.
+
+        :meth:`from_counts` rebuilds an identical model from them, so a model
+        can be saved as two plain arrays.
+        """
+        if not hasattr(self, "levels_"):
+            raise ConfigError("the n-gram model is not fitted; call fit() first")
+        top = self.levels_[-1]
+        return top.keys.copy(), top.counts.astype(np.int64)
+
+    @classmethod
+    def from_counts(
+        cls, vocabulary: Vocabulary, keys: np.ndarray, counts: np.ndarray, order: int = 3, **kwargs
+    ) -> NGramLM:
+        """Rebuild a fitted model from :meth:`counts` (same vocabulary and order)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        counts = np.asarray(counts, dtype=np.int64)
+        if keys.ndim != 1 or keys.shape != counts.shape or keys.size == 0:
+            raise ConfigError("n-gram keys and counts must be two non-empty 1-D arrays of one length")
+        if np.any(np.diff(keys) <= 0) or np.any(counts < 1) or keys[-1] >= len(vocabulary) ** order:
+            raise ConfigError("n-gram keys must be sorted, unique and inside the vocabulary; counts >= 1")
+        return cls(vocabulary, order=order, **kwargs)._build(keys, counts)
+
+    def document_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per-text arrays of token log-probabilities (``</s>`` included) and ``<unk>`` flags.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            One ``(n_tokens, 2)`` array per text: the natural-log probability
+            of each token, and 1.0 where the token is ``<unk>``.
+        """
+        texts = list(texts)
+        lengths = np.array([len(self.vocabulary.encode(t)) + 1 for t in texts], dtype=np.int64)
+        logp, ids = self.token_logprobs(texts)
+        both = np.column_stack([logp, (ids == 2).astype(np.float64)])
+        return np.split(both, np.cumsum(lengths)[:-1]) if texts else []
 
     def token_logprobs(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """Natural-log probability of every token of ``texts`` (``</s>`` included).
