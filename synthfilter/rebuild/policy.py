@@ -16,11 +16,14 @@ SELECTED = "selected"
 #: Reasons a record is dropped (``duplicate-of:<id>`` carries the kept record's id).
 DUPLICATE_PREFIX = "duplicate-of:"
 OVER_SYNTHETIC_CAP = "over-synthetic-cap"
+LOOKS_SYNTHETIC = "looks-synthetic"
 OVER_TARGET_SIZE = "over-target-size"
 UNDER_MIN_GOLD_SHARE = "under-min-gold-share"
 
 KEPT_REASONS = (GOLD, PROTECTED_RARE, SELECTED)
-DROPPED_REASONS = (DUPLICATE_PREFIX + "<id>", OVER_SYNTHETIC_CAP, OVER_TARGET_SIZE, UNDER_MIN_GOLD_SHARE)
+DROPPED_REASONS = (
+    DUPLICATE_PREFIX + "<id>", LOOKS_SYNTHETIC, OVER_SYNTHETIC_CAP, OVER_TARGET_SIZE, UNDER_MIN_GOLD_SHARE
+)
 
 
 def _fraction(name: str, option: str, value: Any, *, allow_none: bool = False) -> float | None:
@@ -62,6 +65,12 @@ class RebuildPolicy:
         A rare record looks human when its prior-adjusted probability of being
         synthetic is at most this. Rare records that look synthetic are not
         protected: a generator's odd outputs are not the real tail.
+    max_p : float, default 0.5
+        Candidates whose prior-adjusted probability of being synthetic is
+        above this are never selected (``looks-synthetic``): the cap is a
+        ceiling, not a quota, so the output is not filled up to it with
+        records the detector takes for machine text. Set 1.0 to fill up to
+        the cap (then the most human-looking of them still come first).
     dedup : bool, default True
         Keep one representative per near-duplicate cluster (gold first, then
         the most human-looking, then the smallest id).
@@ -84,6 +93,7 @@ class RebuildPolicy:
     target_size: int | None = None
     keep_rare: float | None = 0.95
     rare_max_p: float = 0.5
+    max_p: float = 0.5
     dedup: bool = True
     seed: int = 0
 
@@ -93,6 +103,7 @@ class RebuildPolicy:
         set_(self, "min_gold_share", _fraction("min_gold_share", "--min-gold-share", self.min_gold_share))
         set_(self, "keep_rare", _fraction("keep_rare", "--keep-rare", self.keep_rare, allow_none=True))
         set_(self, "rare_max_p", _fraction("rare_max_p", "--rare-max-p", self.rare_max_p))
+        set_(self, "max_p", _fraction("max_p", "--max-p", self.max_p))
         if self.target_size is not None:
             if isinstance(self.target_size, bool) or not isinstance(self.target_size, Integral):
                 raise ConfigError(f"--target-size must be a whole number, not {self.target_size!r}")

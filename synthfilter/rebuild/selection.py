@@ -15,7 +15,9 @@ The rule, in order:
 3. Candidate representatives that are rare (``rarity >= keep_rare``) *and* look
    human (adjusted ``p <= rare_max_p``) are kept (``protected-rare``); their
    expected synthetic count counts against the cap.
-4. The remaining representatives are ranked by ascending adjusted ``p`` (ties
+4. Remaining representatives that look synthetic (adjusted ``p > max_p``)
+   are dropped (``looks-synthetic``): the cap is a ceiling, not a quota.
+5. The others are ranked by ascending adjusted ``p`` (ties
    by id) and the longest prefix is kept whose addition keeps the expected
    synthetic share of the whole output, ``sum(adjusted p) / n_output`` with
    gold at 0, at or under ``max_synthetic`` (``selected``; the rest
@@ -55,6 +57,7 @@ from synthfilter.errors import ConfigError, SchemaError, describe_rows
 from synthfilter.rebuild.policy import (
     DUPLICATE_PREFIX,
     GOLD,
+    LOOKS_SYNTHETIC,
     OVER_SYNTHETIC_CAP,
     OVER_TARGET_SIZE,
     PROTECTED_RARE,
@@ -88,6 +91,7 @@ REASON_KEYS = (
     PROTECTED_RARE,
     SELECTED,
     "duplicate",
+    LOOKS_SYNTHETIC,
     OVER_SYNTHETIC_CAP,
     OVER_TARGET_SIZE,
     UNDER_MIN_GOLD_SHARE,
@@ -319,8 +323,10 @@ def select(
     --------
     >>> cands = pl.DataFrame({"id": ["a", "b", "c"], "p_synthetic": [0.05, 0.9, 0.1],
     ...                       "rarity": [0.1, 0.2, 0.3], "dup_cluster": [0, 1, 2]})
-    >>> sel = select(cands, None, RebuildPolicy(max_synthetic=0.2))
-    >>> sel.decisions["reason"].to_list()
+    >>> select(cands, None, RebuildPolicy(max_synthetic=0.2)).decisions["reason"].to_list()
+    ['selected', 'looks-synthetic', 'selected']
+    >>> fill = select(cands, None, RebuildPolicy(max_synthetic=0.2, max_p=1.0))  # fill up to the cap
+    >>> fill.decisions["reason"].to_list()
     ['selected', 'over-synthetic-cap', 'selected']
     """
     if not isinstance(policy, RebuildPolicy):
@@ -368,8 +374,12 @@ def select(
             protected = is_rep & (rarity >= policy.keep_rare) & (p_adj <= policy.rare_max_p)
     reason[protected] = PROTECTED_RARE
 
+    # Records that look synthetic are never selected -----------------------------------
+    looks_synthetic = is_rep & ~protected & (p_adj > policy.max_p)
+    reason[looks_synthetic] = LOOKS_SYNTHETIC
+
     # Greedy prefix under the cap -------------------------------------------------------
-    pool = np.flatnonzero(is_rep & ~protected)
+    pool = np.flatnonzero(is_rep & ~protected & ~looks_synthetic)
     pool = pool[np.lexsort((pool, cand_ids[pool], p_adj[pool]))]
     n_fixed = n_g + int(protected.sum())
     s_fixed = float(p_adj[protected].sum())
@@ -420,8 +430,9 @@ def select(
         if t > n_fixed + k_hi:
             raise ConfigError(
                 f"at most {_fmt(n_fixed + k_hi)} records fit under --max-synthetic {cap:g} with this pool "
-                f"({fixed_desc} + {_fmt(k_hi)} of {_fmt(pool.size)} other candidates); lower --target-size "
-                f"to {_fmt(n_fixed + k_hi)} or less, raise --max-synthetic, or add gold data"
+                f"({fixed_desc} + {_fmt(k_hi)} of {_fmt(pool.size)} other candidates that look human, "
+                f"p <= --max-p {policy.max_p:g}); lower --target-size to {_fmt(n_fixed + k_hi)} or less, raise "
+                "--max-synthetic or --max-p, or add gold data"
             )
         if limits["max_size_gold_share"] is not None and t > limits["max_size_gold_share"]:
             raise ConfigError(

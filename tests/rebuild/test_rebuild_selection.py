@@ -46,13 +46,23 @@ def test_gold_always_kept_and_counts_zero():
 
 def test_cap_holds_and_greedy_takes_lowest_p():
     p = [0.9, 0.1, 0.3, 0.05, 0.6, 0.2]
-    sel = select(frame(p), gold_frame(2), RebuildPolicy(max_synthetic=0.2, keep_rare=None))
+    sel = select(frame(p), gold_frame(2), RebuildPolicy(max_synthetic=0.2, keep_rare=None, max_p=1.0))
     kept = sel.decisions.filter(pl.col("kept") & (pl.col("origin") == "candidate"))["id"].to_list()
     # 2 gold + 0.05 + 0.1 + 0.2 + 0.3 = 0.65 / 6 = 0.108; + 0.6 -> 1.25 / 7 = 0.179; + 0.9 -> 0.27
     assert sorted(kept) == ["c001", "c002", "c003", "c004", "c005"]
     assert out_share(sel) <= 0.2
     assert sel.limits["max_size_under_cap"] == 7
     assert sel.decisions.filter(pl.col("id") == "c000")["reason"].item() == "over-synthetic-cap"
+
+
+def test_records_that_look_synthetic_are_not_used_to_fill_the_cap():
+    p = [0.9, 0.1, 0.3, 0.05, 0.6, 0.2]
+    sel = select(frame(p), gold_frame(2), RebuildPolicy(max_synthetic=0.2, keep_rare=None))  # max_p 0.5
+    reasons = dict(zip(sel.decisions["id"], sel.decisions["reason"]))
+    assert reasons["c004"] == "looks-synthetic" and reasons["c000"] == "looks-synthetic"
+    assert [r for r in reasons.values() if r == "selected"] == ["selected"] * 4
+    assert sel.counts["by_reason"]["looks-synthetic"] == 2
+    assert out_share(sel) == pytest.approx((0.05 + 0.1 + 0.2 + 0.3) / 6)  # under the cap, not filled to it
 
 
 def brute_force_max(p, n_gold, cap):
@@ -71,7 +81,7 @@ def brute_force_max(p, n_gold, cap):
     cap=st.sampled_from([0.05, 0.1, 0.2, 0.4, 0.7]),
 )
 def test_greedy_keeps_as_many_as_any_subset(p, n_gold, cap):
-    policy = RebuildPolicy(max_synthetic=cap, keep_rare=None, dedup=False)
+    policy = RebuildPolicy(max_synthetic=cap, keep_rare=None, dedup=False, max_p=1.0)
     best = brute_force_max(p, n_gold, cap)
     try:
         sel = select(frame(p), gold_frame(n_gold), policy)
@@ -92,14 +102,15 @@ def test_greedy_keeps_as_many_as_any_subset(p, n_gold, cap):
     dedup=st.booleans(),
     target=st.one_of(st.none(), st.integers(1, 40)),
     min_gold=st.sampled_from([0.0, 0.0, 0.2, 0.5]),
+    max_p=st.sampled_from([0.5, 1.0]),
 )
-def test_invariants_hold_or_policy_is_refused(data, n, n_gold, cap, keep_rare, dedup, target, min_gold):
+def test_invariants_hold_or_policy_is_refused(data, n, n_gold, cap, keep_rare, dedup, target, min_gold, max_p):
     p = data.draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n))
     rarity = data.draw(st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n))
     clusters = data.draw(st.lists(st.integers(0, 8), min_size=n, max_size=n))
     gold_cl = data.draw(st.lists(st.integers(0, 8), min_size=n_gold, max_size=n_gold))
     policy = RebuildPolicy(max_synthetic=cap, keep_rare=keep_rare, dedup=dedup, target_size=target,
-                           min_gold_share=min_gold)
+                           min_gold_share=min_gold, max_p=max_p)
     try:
         sel = select(frame(p, rarity, clusters), gold_frame(n_gold, gold_cl), policy)
     except ConfigError as exc:
@@ -113,6 +124,7 @@ def test_invariants_hold_or_policy_is_refused(data, n, n_gold, cap, keep_rare, d
     assert d.filter(pl.col("origin") == "gold")["kept"].all()
     assert out_share(sel) <= cap + 1e-9
     kept = d.filter(pl.col("kept"))
+    assert (kept.filter(pl.col("reason") == "selected")["p_adjusted"] <= max_p).all()
     if target is not None:
         assert kept.height == target
     if min_gold > 0:
@@ -160,7 +172,7 @@ def test_rare_human_looking_is_protected_rare_synthetic_is_not():
     sel = select(cands, gold_frame(10), RebuildPolicy(max_synthetic=0.01, keep_rare=0.95, target_size=11))
     reasons = dict(zip(sel.decisions["id"], sel.decisions["reason"]))
     assert reasons["c000"] == "protected-rare"
-    assert reasons["c001"] == "over-synthetic-cap"      # rare but looks synthetic
+    assert reasons["c001"] == "looks-synthetic"      # rare but looks synthetic
     assert reasons["c002"] == "over-target-size" and reasons["c003"] == "over-target-size"
 
 
