@@ -104,13 +104,17 @@ def text(out: Path, seed: int, generations: int, quick: bool) -> None:
     sizes = {"n_gold": 500, "n_test": 200, "n_holdout": 100, "n_fresh": 100, "n_synthetic": 500} if quick else {}
     config = TextSimulationConfig(generations=generations, seed=seed, **sizes)
     policy = RebuildPolicy(max_synthetic=0.2, seed=seed)
+    # The same cap, filling the output up to it with the most human-looking machine records (--max-p 1).
+    fill = RebuildPolicy(max_synthetic=0.2, max_p=1.0, seed=seed)
     regimes = [make_regime(name) for name in ("replace", "naive_mix", "gold_mix", "accumulate")]
     regimes.append(make_regime("synthfilter", policy=policy))  # detector fitted in the loop
+    regimes.append(make_regime("synthfilter", policy=fill, name="synthfilter_fill"))
     if (default_model_path() / "model.json").is_file():  # the shipped detector, zero-shot on n-gram text
         regimes.append(make_regime("synthfilter", policy=policy, detector="shipped", name="synthfilter_shipped"))
     else:
         print("  (no shipped detector at models/: skipping synthfilter_shipped)")
     regimes.append(make_regime("oracle", policy=policy))
+    regimes.append(make_regime("oracle", policy=fill, name="oracle_fill"))
     started = time.perf_counter()
 
     def tick(name: str, t: int) -> None:
@@ -130,7 +134,7 @@ def text(out: Path, seed: int, generations: int, quick: bool) -> None:
     r_rare, r_ppl = _value(table, "replace", t, "rare_kept"), _value(table, "replace", t, "perplexity_ratio")
     print(f"replace: rare types lost {1 - r_rare:.1%} (need >= 50%), perplexity +{r_ppl - 1:.1%} (need >= 30%): "
           f"{_verdict(1 - r_rare >= 0.5 and r_ppl >= 1.3)}")
-    for regime in [r.name for r in regimes if r.name.startswith("synthfilter")] + ["oracle"]:
+    for regime in [r.name for r in regimes if r.name.startswith(("synthfilter", "oracle"))]:
         rare, ppl = _value(table, regime, t, "rare_kept"), _value(table, regime, t, "perplexity_ratio")
         later = table.filter((pl.col("regime") == regime) & (pl.col("generation") > 0))
         worst = later["perplexity_ratio"].max()

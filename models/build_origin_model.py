@@ -20,16 +20,24 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
 from synthfilter.data.corpus import build_corpus
 from synthfilter.data.schema import SOURCES
-from synthfilter.evaluation import evaluate_detector, plot_roc_and_reliability, tpr_at_fpr
+from synthfilter.evaluation import (
+    evaluate_detector,
+    plot_roc_and_reliability,
+    tpr_at_fpr,
+)
 from synthfilter.io import atomic_write_parquet, atomic_write_text
 from synthfilter.share import estimate_share
-from synthfilter.training import CharTfidfBaseline, evaluate_on, fit_origin_scorer, share_trials
+from synthfilter.training import (
+    CharTfidfBaseline,
+    evaluate_on,
+    fit_origin_scorer,
+    share_trials,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -46,7 +54,7 @@ def main() -> int:
     ap.add_argument("--calibration", default="isotonic", choices=["isotonic", "sigmoid"])
     ap.add_argument("--C", type=float, default=16.0)
     ap.add_argument("--corpus", type=Path, default=None, help="Use this built corpus instead of building one.")
-    ap.add_argument("--out", type=Path, default=HERE / "origin-v1")
+    ap.add_argument("--out", type=Path, default=HERE / "origin-v2")
     ap.add_argument("--skip-loso", action="store_true")
     args = ap.parse_args()
 
@@ -153,7 +161,7 @@ def model_card(scorer, metadata: dict, args) -> str:
         "",
         f"- **id**: `{scorer.model_id_}` (name@SHA-256 prefix of the weights; checked on load)",
         f"- **encoder**: `{getattr(scorer, 'encoder_id_', None)}`",
-        f"- **format**: `model.json` + `weights.npz` (plain arrays, loaded with `allow_pickle=False`)",
+        "- **format**: `model.json` + `weights.npz` (plain arrays, loaded with `allow_pickle=False`)",
         f"- **built by**: `python models/build_origin_model.py --per-source {args.per_source} --seed {args.seed}` "
         f"({metadata['build_seconds']:.0f} s on this machine)",
         "",
@@ -183,7 +191,7 @@ def model_card(scorer, metadata: dict, args) -> str:
     lines += [
         "",
         "## Held-out test split (`heldout_test.parquet`)",
-        "Reproduce with `synthfilter evaluate models/origin-v1/heldout_test.parquet`.",
+        "Reproduce with `synthfilter evaluate models/origin-v2/heldout_test.parquet`.",
         "",
         "| | AUROC | TPR @ 1 % FPR | TPR @ 5 % FPR | ECE |",
         "|---|---|---|---|---|",

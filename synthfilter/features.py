@@ -115,7 +115,7 @@ class HashedNgramFeatures:
             alternate_sign=False, norm=None, lowercase=self.analyzer == "word", dtype=np.float32,
         )
 
-    def fit(self, texts: Sequence[str]) -> "HashedNgramFeatures":
+    def fit(self, texts: Sequence[str]) -> HashedNgramFeatures:
         """Learn IDF weights from ``texts``."""
         counts = self._hasher().transform(texts)
         df = np.bincount(counts.indices, minlength=self.n_features).astype(np.float64)
@@ -277,7 +277,7 @@ class NGramLikelihoodFeatures:
     @classmethod
     def from_arrays(
         cls, arrays: dict[str, np.ndarray], orders: tuple[int, ...], seed: int = 0
-    ) -> "NGramLikelihoodFeatures":
+    ) -> NGramLikelihoodFeatures:
         """Rebuild fitted features from :meth:`to_arrays` (no code runs)."""
         from synthfilter.ngram import NGramLM, Vocabulary
 

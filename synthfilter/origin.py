@@ -33,13 +33,18 @@ from sklearn.linear_model import LogisticRegression
 from synthfilter.base import ParamsMixin
 from synthfilter.encoders import get_encoder
 from synthfilter.errors import ConfigError, ModelError
-from synthfilter.features import STYLE_FEATURES, HashedNgramFeatures, NGramLikelihoodFeatures, style_statistics
+from synthfilter.features import (
+    STYLE_FEATURES,
+    HashedNgramFeatures,
+    NGramLikelihoodFeatures,
+    style_statistics,
+)
 from synthfilter.io import atomic_path, atomic_write_text
 from synthfilter.scoring import ScoringContext, register_stage
 from synthfilter.share import ShareCalibration, estimate_share
 
 MODEL_FORMAT = "synthfilter.origin/1"
-DEFAULT_MODEL_NAME = "origin-v1"
+DEFAULT_MODEL_NAME = "origin-v2"
 UNSAFE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".skops")
 
 
@@ -173,7 +178,7 @@ class OriginScorer(ParamsMixin):
         groups: Sequence[str] | None = None,
         sample_weight: Sequence[float] | None = None,
         show_progress: bool = False,
-    ) -> "OriginScorer":
+    ) -> OriginScorer:
         """Fit the classifier, then calibrate it on held-out data.
 
         Parameters
@@ -371,7 +376,7 @@ class OriginScorer(ParamsMixin):
         return path
 
     @classmethod
-    def load(cls, path: str | Path, *, trusted: bool = False) -> "OriginScorer":
+    def load(cls, path: str | Path, *, trusted: bool = False) -> OriginScorer:
         """Load a saved model.
 
         Parameters
@@ -464,7 +469,7 @@ class _CalibrationMap:
         self.params = params
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "_CalibrationMap":
+    def from_params(cls, params: dict[str, Any]) -> _CalibrationMap:
         return cls(params)
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:

@@ -127,7 +127,7 @@ class Stopwatch:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
 
-    def __call__(self, name: str) -> "_Lap":
+    def __call__(self, name: str) -> _Lap:
         return _Lap(self, name)
 
 

@@ -82,7 +82,7 @@ class ShareCalibration:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ShareCalibration":
+    def from_dict(cls, data: dict) -> ShareCalibration:
         """Inverse of :meth:`to_dict`."""
         groups = {k: np.asarray(data[k], dtype=np.int64) for k in ("groups_machine", "groups_human") if k in data}
         return cls(

@@ -200,7 +200,7 @@ class TailScorer(ParamsMixin):
         hits = sum(len(set(a) & set(e)) for a, e in zip(approx_ids, exact_ids))
         return hits / (m * k), m
 
-    def fit(self, reference: np.ndarray) -> "TailScorer":
+    def fit(self, reference: np.ndarray) -> TailScorer:
         """Index a reference distribution and learn its own k-NN distances.
 
         Parameters

@@ -63,7 +63,7 @@ class CharTfidfBaseline:
         self.C = C
         self.max_features = max_features
 
-    def fit(self, texts: Sequence[str], y: Sequence[int]) -> "CharTfidfBaseline":
+    def fit(self, texts: Sequence[str], y: Sequence[int]) -> CharTfidfBaseline:
         self.vectorizer_ = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True,
                                            max_features=self.max_features, dtype=np.float32)
         x = self.vectorizer_.fit_transform(texts)

@@ -7,7 +7,12 @@ import pytest
 
 from synthfilter.errors import InputError, OutputError, SchemaError
 from synthfilter.io import (
-    atomic_path, atomic_write_parquet, check_output_path, content_ids, read_corpus, validate_corpus,
+    atomic_path,
+    atomic_write_parquet,
+    check_output_path,
+    content_ids,
+    read_corpus,
+    validate_corpus,
 )
 
 
@@ -83,10 +88,9 @@ def test_output_checks(tmp_path):
 
 def test_atomic_write_leaves_nothing_on_interrupt(tmp_path):
     target = tmp_path / "out.json"
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_path(target) as tmp:
-            tmp.write_text(json.dumps({"half": "written"}))
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as tmp:
+        tmp.write_text(json.dumps({"half": "written"}))
+        raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
 
 

@@ -72,7 +72,7 @@ def test_tampered_weights_are_detected(small_model, tmp_path):
 def heldout_predictions():
     """The shipped model on its own held-out test split (real records, natural source mix)."""
     model = load_model()
-    heldout = pl.read_parquet(FIXTURES.parent.parent / "models" / "origin-v1" / "heldout_test.parquet")
+    heldout = pl.read_parquet(FIXTURES.parent.parent / "models" / "origin-v2" / "heldout_test.parquet")
     return model, heldout["label"].to_numpy(), model.predict_proba(heldout["text"].to_list())[:, 1]
 
 

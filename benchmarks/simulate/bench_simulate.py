@@ -41,6 +41,7 @@ def main() -> None:
 
     import numpy as np
 
+    from synthfilter.ngram import NGramLM, Vocabulary, tokenize
     from synthfilter.simulate import (
         TextSimulationConfig,
         run_text_simulation,
@@ -48,7 +49,6 @@ def main() -> None:
         simulate_unigram,
     )
     from synthfilter.simulate.corpus import load_human_paragraphs
-    from synthfilter.ngram import NGramLM, Vocabulary, tokenize
 
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                  "load_avg_start": os.getloadavg()}}

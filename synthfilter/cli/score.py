@@ -10,11 +10,20 @@ import polars as pl
 from rich.table import Table
 
 from synthfilter.cli.common import (
-    console, default_output, encoder_option, manifest_path_for, model_options, parse_model, seed_option,
+    console,
+    default_output,
+    encoder_option,
+    manifest_path_for,
+    model_options,
+    parse_model,
+    seed_option,
     text_options,
 )
 from synthfilter.io import (
-    DEFAULT_MAX_TEXT_CHARS, atomic_write_parquet, check_output_path, read_corpus,
+    DEFAULT_MAX_TEXT_CHARS,
+    atomic_write_parquet,
+    check_output_path,
+    read_corpus,
 )
 from synthfilter.provenance import build_manifest, write_manifest
 from synthfilter.scoring import score_with_report

@@ -20,10 +20,21 @@ Examples
 """
 
 from synthfilter.data.brown import load_brown
-from synthfilter.data.corpus import CORPUS_COLUMNS, SPLITS, build_corpus, load_sources, write_corpus
+from synthfilter.data.corpus import (
+    CORPUS_COLUMNS,
+    SPLITS,
+    build_corpus,
+    load_sources,
+    write_corpus,
+)
 from synthfilter.data.fetch import SourceUnavailableError, cache_root
 from synthfilter.data.gemma import load_gemma
-from synthfilter.data.schema import HUMAN_SOURCES, MACHINE_SOURCES, RECORD_SCHEMA, SOURCES
+from synthfilter.data.schema import (
+    HUMAN_SOURCES,
+    MACHINE_SOURCES,
+    RECORD_SCHEMA,
+    SOURCES,
+)
 from synthfilter.data.sharegpt import load_sharegpt
 from synthfilter.data.spamassassin import load_spamassassin
 from synthfilter.data.tells import tell_auroc

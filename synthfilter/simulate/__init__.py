@@ -19,8 +19,8 @@ Examples
 0.9
 """
 
-from synthfilter.simulate.gaussian import GAUSSIAN_REGIMES, simulate_gaussian
 from synthfilter.ngram import NGramLM, Vocabulary
+from synthfilter.simulate.gaussian import GAUSSIAN_REGIMES, simulate_gaussian
 from synthfilter.simulate.regimes import (
     DEFAULT_TEXT_REGIMES,
     REGIMES,

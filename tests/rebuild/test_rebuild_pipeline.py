@@ -3,11 +3,11 @@
 import numpy as np
 import polars as pl
 import pytest
-from tests.rebuild.conftest import make_texts, near_copy
 
 from synthfilter.errors import ConfigError, SchemaError
 from synthfilter.rebuild import RebuildPolicy, rebuild
 from synthfilter.share import ShareCalibration
+from tests.rebuild.conftest import make_texts, near_copy
 
 
 @pytest.fixture
