@@ -74,17 +74,25 @@ class DetectorReport:
         return {"overall": self.overall, "per_source": self.per_source.to_dicts()}
 
 
-def _metrics(y: np.ndarray, p: np.ndarray) -> dict:
+def _metrics(y: np.ndarray, p: np.ndarray, scores: np.ndarray | None = None) -> dict:
     out = {"n": int(y.size), "n_machine": int(y.sum()), "n_human": int((1 - y).sum())}
     if len(np.unique(y)) == 2:
-        out["auroc"] = float(roc_auc_score(y, p))
+        rank = p if scores is None else scores
+        out["auroc"] = float(roc_auc_score(y, rank))
         for level in FPR_LEVELS:
-            out[f"tpr_at_{int(level * 100)}pct_fpr"] = tpr_at_fpr(y, p, level)
+            out[f"tpr_at_{int(level * 100)}pct_fpr"] = tpr_at_fpr(y, rank, level)
+        if scores is not None:
+            out["tpr_at_1pct_fpr_on_p"] = tpr_at_fpr(y, p, 0.01)
     out["ece"] = expected_calibration_error(y, p)
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
 
 
-def evaluate_detector(y: Sequence[int], p: Sequence[float], sources: Sequence[str] | None = None) -> DetectorReport:
+def evaluate_detector(
+    y: Sequence[int],
+    p: Sequence[float],
+    sources: Sequence[str] | None = None,
+    scores: Sequence[float] | None = None,
+) -> DetectorReport:
     """Compute the detector metrics, overall and per source.
 
     Parameters
@@ -97,12 +105,21 @@ def evaluate_detector(y: Sequence[int], p: Sequence[float], sources: Sequence[st
         Source of each record. A source's AUROC and TPRs compare its records
         with every record of the other class, so each source gets a
         two-class figure.
+    scores : sequence of float, optional
+        The detector's uncalibrated scores, of which ``p`` is a monotone map.
+        When given, the ranking metrics (AUROC, TPR at a false-positive rate)
+        use them: isotonic calibration is a step function whose top step can
+        hold more than 1 % of the human records, and ties there count against
+        the detector, so TPR at 1 % FPR read off ``p`` can fall to near 0
+        while the score ranks the records well. ``tpr_at_1pct_fpr_on_p``
+        then reports the figure read off ``p`` as well.
     """
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=np.float64)
-    if y.size != p.size or y.size == 0:
-        raise ConfigError("labels and probabilities must be non-empty and of equal length")
-    overall = _metrics(y, p)
+    sc = None if scores is None else np.asarray(scores, dtype=np.float64)
+    if y.size != p.size or y.size == 0 or (sc is not None and sc.size != y.size):
+        raise ConfigError("labels, probabilities and scores must be non-empty and of equal length")
+    overall = _metrics(y, p, sc)
     rows = []
     if sources is not None:
         sources = np.asarray(sources)
@@ -110,7 +127,8 @@ def evaluate_detector(y: Sequence[int], p: Sequence[float], sources: Sequence[st
             mask = sources == source
             cls = int(round(y[mask].mean()))
             versus = mask | (y != cls)
-            row = {"source": source, "class": "machine" if cls else "human", **_metrics(y[versus], p[versus])}
+            row = {"source": source, "class": "machine" if cls else "human",
+                   **_metrics(y[versus], p[versus], None if sc is None else sc[versus])}
             row["ece"] = round(expected_calibration_error(y[mask], p[mask]), 4)
             row["mean_p_synthetic"] = round(float(p[mask].mean()), 4)
             row["n"] = int(mask.sum())
@@ -118,8 +136,10 @@ def evaluate_detector(y: Sequence[int], p: Sequence[float], sources: Sequence[st
     return DetectorReport(overall=overall, per_source=pl.DataFrame(rows))
 
 
-def plot_roc_and_reliability(y: np.ndarray, p: np.ndarray, out_dir: str | Path, title: str = "") -> list[Path]:
-    """Write ``roc.png`` (log-scaled FPR) and ``reliability.png``; return their paths."""
+def plot_roc_and_reliability(
+    y: np.ndarray, p: np.ndarray, out_dir: str | Path, title: str = "", scores: np.ndarray | None = None
+) -> list[Path]:
+    """Write ``roc.png`` (log-scaled FPR; from ``scores`` when given) and ``reliability.png``; return their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,7 +148,7 @@ def plot_roc_and_reliability(y: np.ndarray, p: np.ndarray, out_dir: str | Path, 
     from synthfilter.io import atomic_path
 
     out_dir = Path(out_dir)
-    fpr, tpr, _ = roc_curve(y, p)
+    fpr, tpr, _ = roc_curve(y, p if scores is None else scores)
     paths = []
     fig, ax = plt.subplots(figsize=(5, 4), dpi=110)
     ax.plot(np.maximum(fpr, 1e-4), tpr, lw=2)

@@ -297,6 +297,11 @@ class OriginScorer(ParamsMixin):
             return coef, float(self.classifier_.intercept_[0])
         return self.coef_, self.intercept_
 
+    def calibrate(self, scores: Sequence[float]) -> np.ndarray:
+        """Machine probabilities of :meth:`decision_function` scores (the fitted calibration map)."""
+        self._check_fitted()
+        return self._calibrate(np.asarray(scores, dtype=np.float64))
+
     def predict_proba(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Calibrated probabilities, shape ``(n, 2)``: columns human, machine."""
         p = self._calibrate(self.decision_function(texts, show_progress=show_progress))

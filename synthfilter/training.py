@@ -193,9 +193,23 @@ def fit_origin_scorer(train: pl.DataFrame, calib: pl.DataFrame | None = None, *,
                       **fit_kw)
 
 
-def evaluate_on(scorer, frame: pl.DataFrame, label_column: str = "label", source_column: str | None = "source"):
-    """Probabilities and a :class:`~synthfilter.evaluation.DetectorReport` on a labelled frame."""
+def evaluate_on(scorer, frame: pl.DataFrame, label_column: str = "label", source_column: str | None = "source",
+                *, return_scores: bool = False):
+    """Probabilities and a :class:`~synthfilter.evaluation.DetectorReport` on a labelled frame.
+
+    For an :class:`OriginScorer` the ranking metrics use its uncalibrated
+    scores (see :func:`~synthfilter.evaluation.evaluate_detector`); with
+    ``return_scores`` they come back as a third value (``None`` for other
+    scorers).
+    """
     y = labels_of(frame, label_column)
-    p = scorer.predict_proba(frame["text"].to_list())[:, 1]
+    texts = frame["text"].to_list()
+    scores = None
+    if isinstance(scorer, OriginScorer):
+        scores = scorer.decision_function(texts)
+        p = scorer.calibrate(scores)
+    else:
+        p = scorer.predict_proba(texts)[:, 1]
     sources = frame[source_column].to_list() if source_column and source_column in frame.columns else None
-    return p, evaluate_detector(y, p, sources)
+    report = evaluate_detector(y, p, sources, scores=scores)
+    return (p, report, scores) if return_scores else (p, report)

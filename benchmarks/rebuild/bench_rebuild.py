@@ -253,30 +253,34 @@ def run(args: argparse.Namespace) -> dict:
     candidates = scored.select("id", "text", "p_synthetic")
     rows = []
     timings = {}
+    variants = [("rebuild", args.max_p)] + ([("rebuild-fill (--max-p 1)", 1.0)] if args.max_p < 1.0 else [])
     for cap in args.caps:
-        policy = RebuildPolicy(max_synthetic=cap, keep_rare=args.keep_rare, seed=args.seed)
-        start = time.perf_counter()
-        try:
-            result = rebuild(candidates, gold.select("id", "text"), policy, model=detector, encoder=args.encoder,
-                             show_progress=args.progress)
-        except ConfigError as exc:  # an impossible policy on this pool: report it, go on
-            rows.append({"cap": cap, "method": "rebuild", "error": str(exc)})
-            continue
-        timings[f"rebuild_cap_{cap}"] = round(time.perf_counter() - start, 2)
-        kept_ids = set(result.decisions.filter(pl.col("kept") & (pl.col("origin") == "candidate"))["id"].to_list())
-        sel = result.selection
-        rebuild_row = {
-            "cap": cap, "method": "rebuild", **evaluate(kept_ids, pool, gold),
-            "estimated_share": sel.output_share.share, "estimated_low": sel.output_share.low,
-            "estimated_high": sel.output_share.high, "candidate_share_estimate": sel.candidate_share.share,
-            "protected_rare": sel.counts["by_reason"]["protected-rare"],
-            "duplicates_dropped": sel.counts["by_reason"]["duplicate"],
-        }
-        rows.append(rebuild_row)
-        rng = np.random.default_rng(args.seed)
-        n_rand = rebuild_row["size"] - gold.height
-        rand_ids = set(pool["id"].to_numpy()[rng.choice(pool.height, size=n_rand, replace=False)].tolist())
-        rows.append({"cap": cap, "method": "random-same-size", **evaluate(rand_ids, pool, gold)})
+        for method, max_p in variants:
+            policy = RebuildPolicy(max_synthetic=cap, keep_rare=args.keep_rare, max_p=max_p, seed=args.seed)
+            start = time.perf_counter()
+            try:
+                result = rebuild(candidates, gold.select("id", "text"), policy, model=detector, encoder=args.encoder,
+                                 show_progress=args.progress)
+            except ConfigError as exc:  # an impossible policy on this pool: report it, go on
+                rows.append({"cap": cap, "method": method, "error": str(exc)})
+                continue
+            timings[f"{method.split()[0]}_cap_{cap}"] = round(time.perf_counter() - start, 2)
+            kept_ids = set(result.decisions.filter(pl.col("kept") & (pl.col("origin") == "candidate"))["id"].to_list())
+            sel = result.selection
+            rebuild_row = {
+                "cap": cap, "method": method, "max_p": max_p, **evaluate(kept_ids, pool, gold),
+                "estimated_share": sel.output_share.share, "estimated_low": sel.output_share.low,
+                "estimated_high": sel.output_share.high, "candidate_share_estimate": sel.candidate_share.share,
+                "protected_rare": sel.counts["by_reason"]["protected-rare"],
+                "duplicates_dropped": sel.counts["by_reason"]["duplicate"],
+            }
+            rows.append(rebuild_row)
+            if method != "rebuild":
+                continue
+            rng = np.random.default_rng(args.seed)
+            n_rand = rebuild_row["size"] - gold.height
+            rand_ids = set(pool["id"].to_numpy()[rng.choice(pool.height, size=n_rand, replace=False)].tolist())
+            rows.append({"cap": cap, "method": "random-same-size", **evaluate(rand_ids, pool, gold)})
     rows.append({"cap": None, "method": "no-filter", **evaluate(set(pool["id"].to_list()), pool, gold)})
     thr_ids = set(scored.filter(pl.col("p_synthetic") < 0.5)["id"].to_list())
     rows.append({"cap": None, "method": "threshold-p<0.5", **evaluate(thr_ids, pool, gold)})
@@ -353,7 +357,7 @@ def to_markdown(report: dict) -> str:
     lines += ["", "Share of each source's items kept (planted copies of one item count once):", "",
               "| cap | method | " + " | ".join(sources) + " |", "|---|---|" + "---:|" * len(sources)]
     for r in report["results"]:
-        if "kept_by_source" in r and r["method"] in ("rebuild", "threshold-p<0.5"):
+        if "kept_by_source" in r and r["method"].startswith(("rebuild", "threshold")):
             cap = "" if r["cap"] is None else f"{r['cap']:g}"
             cells = " | ".join(f"{r['kept_by_source'].get(s, 0):.3f}" for s in sources)
             lines.append(f"| {cap} | {r['method']} | {cells} |")
@@ -376,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gold-copies", type=float, default=0.01, help="Copies of gold records, share of pool.")
     parser.add_argument("--caps", type=float, nargs="+", default=list(CAPS))
     parser.add_argument("--keep-rare", type=float, default=0.95)
+    parser.add_argument("--max-p", type=float, default=0.5,
+                        help="Policy max_p of the checked rebuild; below 1 a fill-to-cap variant (max_p 1) is "
+                             "reported beside it.")
     parser.add_argument("--model", default="default", help="'default' (shipped), a model folder, or 'train'.")
     parser.add_argument("--train-size", type=int, default=4000, help="Records to train a fallback detector on.")
     parser.add_argument("--detector-encoder", default="minilm", help="Encoder of a fallback detector.")

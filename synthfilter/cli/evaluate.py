@@ -38,11 +38,12 @@ def command(data: Path, model: str, trusted_model: bool, label_column: str, sour
     frame = read_corpus(data, text_column=text_column, id_column=id_column)
     labels_of(frame, label_column, str(data))
     scorer = load_model(model, trusted=trusted_model)
-    p, report = evaluate_on(scorer, frame, label_column=label_column, source_column=source_column)
+    p, report, scores = evaluate_on(scorer, frame, label_column=label_column, source_column=source_column,
+                                    return_scores=True)
     out_dir = out_dir or data.with_name(data.name.split(".")[0] + ".eval")
     out_dir.mkdir(parents=True, exist_ok=True)
     y = labels_of(frame, label_column)
-    plots = plot_roc_and_reliability(y, p, out_dir, title=scorer.model_id_.split("@")[0])
+    plots = plot_roc_and_reliability(y, p, out_dir, title=scorer.model_id_.split("@")[0], scores=scores)
     share = scorer.estimate_share(p)
     result = {"model": scorer.model_id_, "data": str(data), **report.to_dict(),
               "estimated_share": share.to_dict(), "true_share": round(float(y.mean()), 4)}
@@ -60,5 +61,8 @@ def command(data: Path, model: str, trusted_model: bool, label_column: str, sour
                       f"{row['tpr_at_1pct_fpr']:.3f}", f"{row['tpr_at_5pct_fpr']:.3f}", f"{row['ece']:.4f}",
                       f"{row['mean_p_synthetic']:.3f}")
     console.print(table)
+    if "tpr_at_1pct_fpr_on_p" in o:
+        console.print(f"AUROC and TPR rank by the detector's score; TPR at 1% FPR read off p_synthetic "
+                      f"(calibration steps, ties against the detector): {o['tpr_at_1pct_fpr_on_p']:.3f}")
     console.print(f"synthetic share: estimated {share}, true {y.mean():.3f}")
     console.print(f"wrote {out_dir / 'metrics.json'}, " + ", ".join(str(p_) for p_ in plots))
