@@ -486,11 +486,31 @@ class _CalibrationMap:
         return np.clip(p, 0.0, 1.0)
 
 
+def _smoothed_isotonic(scores: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic fit whose step values are Jeffreys estimates ``(k + 1/2) / (n + 1)``.
+
+    Plain isotonic regression gives a step with no machine record among its
+    ``n`` calibration records the probability 0 (and one with no human record
+    1), so the expected synthetic count of any set of such records is 0 however
+    many machine records it holds in truth. The Jeffreys estimate keeps every
+    probability inside (0, 1) by about ``1 / (2 n)``, as the step's sample size
+    warrants; a running maximum keeps the map monotone.
+    """
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, y)
+    fitted = iso.predict(scores)
+    values, block = np.unique(fitted, return_inverse=True)
+    n = np.bincount(block, minlength=values.size)
+    k = np.bincount(block, weights=y.astype(np.float64), minlength=values.size)
+    smoothed = np.maximum.accumulate((k + 0.5) / (n + 1.0))
+    x_thr = np.asarray(iso.X_thresholds_, dtype=np.float64)
+    y_thr = smoothed[np.searchsorted(values, np.asarray(iso.y_thresholds_, dtype=np.float64))]
+    return x_thr, y_thr
+
+
 def _fit_calibration_map(kind: str, scores: np.ndarray, y: np.ndarray) -> _CalibrationMap:
     if kind == "isotonic":
-        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, y)
-        return _CalibrationMap({"kind": "isotonic", "x": np.asarray(iso.X_thresholds_, dtype=np.float64),
-                                "y": np.asarray(iso.y_thresholds_, dtype=np.float64)})
+        x_thr, y_thr = _smoothed_isotonic(np.asarray(scores, dtype=np.float64), np.asarray(y))
+        return _CalibrationMap({"kind": "isotonic", "x": x_thr, "y": y_thr})
     platt = LogisticRegression(C=1e6, solver="lbfgs").fit(scores.reshape(-1, 1), y)
     return _CalibrationMap({"kind": "sigmoid", "a": float(platt.coef_[0, 0]), "b": float(platt.intercept_[0])})
 

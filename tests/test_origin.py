@@ -106,3 +106,11 @@ def test_share_estimate_is_biased_when_the_source_mix_shifts(sample):
     p_gemma = model.predict_proba(machine.filter(pl.col("source") == "gemma")["text"].to_list())[:, 1]
     p_chatgpt = model.predict_proba(machine.filter(pl.col("source") == "sharegpt_chatgpt")["text"].to_list())[:, 1]
     assert p_gemma.mean() < p_chatgpt.mean() - 0.1
+
+
+def test_calibrated_probabilities_stay_inside_zero_one(small_model, sample):
+    """A calibration step without machine (or human) records must not claim certainty."""
+    p = small_model.predict_proba(sample["text"].to_list())[:, 1]
+    assert p.min() > 0.0 and p.max() < 1.0
+    n_calib = small_model.n_calib_
+    assert p.min() >= 0.5 / (n_calib + 1)  # at least the Jeffreys estimate of the largest possible step
