@@ -120,6 +120,9 @@ def _print_table(out: Console, table: pl.DataFrame, kind: str, every: int, gener
               help="text: synthfilter/oracle cap on the expected synthetic share.")
 @click.option("--keep-rare", type=click.FloatRange(0.0, 1.0), default=0.95, show_default=True,
               help="text: rarity from which human-looking candidates are protected.")
+@click.option("--max-p", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="text: synthfilter/oracle never select a candidate whose adjusted p_synthetic is above this; "
+                   "1 fills the training set up to the cap.")
 @click.option("--detector", type=click.Choice(["inloop", "shipped"]), default="inloop", show_default=True,
               help="text: synthfilter's detector: fitted each generation on gold vs fresh samples of the "
                    "previous model, or the shipped model.")
@@ -135,8 +138,8 @@ def _print_table(out: Console, table: pl.DataFrame, kind: str, every: int, gener
               help="Show every N-th generation in the terminal table [default: about 20 rows].")
 @click.option("--quiet", is_flag=True, help="No progress bar or table.")
 def command(kind: str, regimes: tuple[str, ...], generations: int | None, runs: int | None, n_gold: int,
-            n_synthetic: int, n_fresh: int, n_test: int, n_holdout: int, max_synthetic: float, keep_rare: float, detector: str,
-            encoder: str, monitor: bool, seed: int, out_dir: Path, every: int | None, quiet: bool) -> None:
+            n_synthetic: int, n_fresh: int, n_test: int, n_holdout: int, max_synthetic: float, keep_rare: float,
+            max_p: float, detector: str, encoder: str, monitor: bool, seed: int, out_dir: Path, every: int | None, quiet: bool) -> None:
     """Simulate model collapse and its mitigation, generation by generation.
 
     Each generation trains a model on data made from the previous model's
@@ -192,7 +195,7 @@ def command(kind: str, regimes: tuple[str, ...], generations: int | None, runs: 
             config = TextSimulationConfig(generations=generations, n_gold=n_gold, n_test=n_test,
                                           n_holdout=n_holdout, n_fresh=n_fresh,
                                           n_synthetic=n_synthetic, monitor=monitor, seed=seed)
-            policy = RebuildPolicy(max_synthetic=max_synthetic, keep_rare=keep_rare, seed=seed)
+            policy = RebuildPolicy(max_synthetic=max_synthetic, keep_rare=keep_rare, max_p=max_p, seed=seed)
             options = {"synthfilter": {"policy": policy, "detector": detector, "encoder": encoder},
                        "oracle": {"policy": policy, "encoder": encoder}}
             parameters.update(config=asdict(config), policy=policy.to_dict(), detector=detector, encoder=encoder)
