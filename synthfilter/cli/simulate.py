@@ -139,7 +139,8 @@ def _print_table(out: Console, table: pl.DataFrame, kind: str, every: int, gener
 @click.option("--quiet", is_flag=True, help="No progress bar or table.")
 def command(kind: str, regimes: tuple[str, ...], generations: int | None, runs: int | None, n_gold: int,
             n_synthetic: int, n_fresh: int, n_test: int, n_holdout: int, max_synthetic: float, keep_rare: float,
-            max_p: float, detector: str, encoder: str, monitor: bool, seed: int, out_dir: Path, every: int | None, quiet: bool) -> None:
+            max_p: float, detector: str, encoder: str, monitor: bool, seed: int, out_dir: Path, every: int | None,
+            quiet: bool) -> None:
     """Simulate model collapse and its mitigation, generation by generation.
 
     Each generation trains a model on data made from the previous model's
