@@ -183,7 +183,7 @@ def fit_origin_scorer(train: pl.DataFrame, calib: pl.DataFrame | None = None, *,
         weights = source_balanced_weights(y, train[source_column].cast(pl.String).fill_null("").to_list())
     groups = (train[group_column].cast(pl.String).fill_null("").to_list()
               if group_column and group_column in train.columns else None)
-    fit_kw = dict(groups=groups, sample_weight=weights, show_progress=show_progress)
+    fit_kw = {"groups": groups, "sample_weight": weights, "show_progress": show_progress}
     if calib is None:
         return scorer.fit(train["text"].to_list(), y, **fit_kw)
     calib_groups = (calib[group_column].cast(pl.String).to_list()

@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from synthfilter.errors import ConfigError
-from synthfilter.evaluation import evaluate_detector, expected_calibration_error, tpr_at_fpr
+from synthfilter.evaluation import (
+    evaluate_detector,
+    expected_calibration_error,
+    tpr_at_fpr,
+)
 
 
 def test_tpr_at_fpr_counts_ties_against_the_detector():
