@@ -557,7 +557,12 @@ load_default_model = load_model
 
 @register_stage("origin")
 class OriginStage:
-    """Adds ``p_synthetic`` (calibrated) and the corpus share estimate.
+    """Adds ``p_synthetic`` (calibrated), ``synthetic_score`` and the corpus share estimate.
+
+    ``synthetic_score`` is the detector's log-odds before calibration:
+    ``p_synthetic`` is a monotone step map of it, so it ranks records the same
+    way but without ties, which is what a threshold at a low false-positive
+    rate needs (the top calibration step can hold more than 1 % of human text).
 
     Parameters
     ----------
@@ -568,18 +573,19 @@ class OriginStage:
     """
 
     name = "origin"
-    columns = ("p_synthetic",)
+    columns = ("p_synthetic", "synthetic_score")
 
     def __init__(self, model: Any = "default", trusted: bool = False, **_: Any) -> None:
         self.model, self.trusted = model, trusted
 
     def run(self, ctx: ScoringContext) -> pl.DataFrame:
         scorer = self.model if isinstance(self.model, OriginScorer) else load_model(self.model, trusted=self.trusted)
-        p = scorer.predict_proba(ctx.texts, show_progress=ctx.show_progress)[:, 1]
+        raw = scorer.decision_function(ctx.texts, show_progress=ctx.show_progress)
+        p = scorer.calibrate(raw)
         share = scorer.estimate_share(p, seed=ctx.seed)
         ctx.info["origin"] = {
             "model": scorer.model_id_,
             "encoder": getattr(scorer, "encoder_id_", None),
             "synthetic_share": share.to_dict(),
         }
-        return pl.DataFrame({"p_synthetic": p.astype(np.float64)})
+        return pl.DataFrame({"p_synthetic": p.astype(np.float64), "synthetic_score": raw.astype(np.float64)})

@@ -38,7 +38,7 @@ from synthfilter.rebuild.selection import Selection, select
 from synthfilter.share import ShareCalibration
 
 #: Score columns that a candidate file may carry and the rebuild recomputes.
-SCORE_COLUMNS = ("p_synthetic", "knn_distance", "rarity", "dup_cluster", "is_near_duplicate")
+SCORE_COLUMNS = ("p_synthetic", "synthetic_score", "knn_distance", "rarity", "dup_cluster", "is_near_duplicate")
 #: Columns the rebuild adds to the training set.
 ADDED_COLUMNS = ("origin", "reason", "p_synthetic", "rarity")
 

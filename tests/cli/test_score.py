@@ -94,8 +94,11 @@ def test_default_run_uses_the_shipped_detector_offline(tmp_path, monkeypatch):
     scores = pl.read_parquet(tmp_path / "mixed.scores.parquet")
     source = pl.read_parquet(corpus)
     assert scores.height == source.height
-    assert {"p_synthetic", "rarity", "dup_cluster", "is_near_duplicate"} <= set(scores.columns)
+    assert {"p_synthetic", "synthetic_score", "rarity", "dup_cluster", "is_near_duplicate"} <= set(scores.columns)
     assert scores["p_synthetic"].is_between(0, 1).all()
+    # The score ranks exactly as p_synthetic does (p is a monotone map of it).
+    ordered = scores.sort("synthetic_score")["p_synthetic"].to_numpy()
+    assert (ordered[1:] >= ordered[:-1]).all()
     # Machine-written records score higher on average than human ones.
     by_label = scores.group_by("label").agg(pl.col("p_synthetic").mean()).sort("label")["p_synthetic"].to_list()
     assert by_label[1] > by_label[0] + 0.3
