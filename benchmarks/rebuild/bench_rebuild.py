@@ -253,7 +253,7 @@ def run(args: argparse.Namespace) -> dict:
     candidates = scored.select("id", "text", "p_synthetic")
     rows = []
     timings = {}
-    variants = [("rebuild", args.max_p)] + ([("rebuild-fill (--max-p 1)", 1.0)] if args.max_p < 1.0 else [])
+    variants = [("rebuild", args.max_p)] + ([("rebuild-ceiling (--max-p 0.5)", 0.5)] if args.max_p > 0.5 else [])
     for cap in args.caps:
         for method, max_p in variants:
             policy = RebuildPolicy(max_synthetic=cap, keep_rare=args.keep_rare, max_p=max_p, seed=args.seed)
@@ -380,8 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gold-copies", type=float, default=0.01, help="Copies of gold records, share of pool.")
     parser.add_argument("--caps", type=float, nargs="+", default=list(CAPS))
     parser.add_argument("--keep-rare", type=float, default=0.95)
-    parser.add_argument("--max-p", type=float, default=0.5,
-                        help="Policy max_p of the checked rebuild; below 1 a fill-to-cap variant (max_p 1) is "
+    parser.add_argument("--max-p", type=float, default=1.0,
+                        help="Policy max_p of the checked rebuild; above 0.5 a ceiling-only variant (max_p 0.5) is "
                              "reported beside it.")
     parser.add_argument("--model", default="default", help="'default' (shipped), a model folder, or 'train'.")
     parser.add_argument("--train-size", type=int, default=4000, help="Records to train a fallback detector on.")

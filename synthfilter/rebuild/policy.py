@@ -65,12 +65,14 @@ class RebuildPolicy:
         A rare record looks human when its prior-adjusted probability of being
         synthetic is at most this. Rare records that look synthetic are not
         protected: a generator's odd outputs are not the real tail.
-    max_p : float, default 0.5
+    max_p : float, default 1.0
         Candidates whose prior-adjusted probability of being synthetic is
-        above this are never selected (``looks-synthetic``): the cap is a
-        ceiling, not a quota, so the output is not filled up to it with
-        records the detector takes for machine text. Set 1.0 to fill up to
-        the cap (then the most human-looking of them still come first).
+        above this are never selected (``looks-synthetic``). At 1.0 the
+        output is filled up to the cap, most human-looking records first,
+        which keeps the most human (and rare) records the cap allows; 0.5
+        treats the cap as a ceiling only and adds no record the detector
+        takes for machine text (less synthetic text, fewer human records:
+        see ``benchmarks/rebuild``).
     dedup : bool, default True
         Keep one representative per near-duplicate cluster (gold first, then
         the most human-looking, then the smallest id).
@@ -93,7 +95,7 @@ class RebuildPolicy:
     target_size: int | None = None
     keep_rare: float | None = 0.95
     rare_max_p: float = 0.5
-    max_p: float = 0.5
+    max_p: float = 1.0
     dedup: bool = True
     seed: int = 0
 

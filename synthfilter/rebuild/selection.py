@@ -15,8 +15,8 @@ The rule, in order:
 3. Candidate representatives that are rare (``rarity >= keep_rare``) *and* look
    human (adjusted ``p <= rare_max_p``) are kept (``protected-rare``); their
    expected synthetic count counts against the cap.
-4. Remaining representatives that look synthetic (adjusted ``p > max_p``)
-   are dropped (``looks-synthetic``): the cap is a ceiling, not a quota.
+4. Remaining representatives that look synthetic (adjusted ``p > max_p``;
+   none at the default ``max_p=1``) are dropped (``looks-synthetic``).
 5. The others are ranked by ascending adjusted ``p`` (ties
    by id) and the longest prefix is kept whose addition keeps the expected
    synthetic share of the whole output, ``sum(adjusted p) / n_output`` with
@@ -324,10 +324,10 @@ def select(
     >>> cands = pl.DataFrame({"id": ["a", "b", "c"], "p_synthetic": [0.05, 0.9, 0.1],
     ...                       "rarity": [0.1, 0.2, 0.3], "dup_cluster": [0, 1, 2]})
     >>> select(cands, None, RebuildPolicy(max_synthetic=0.2)).decisions["reason"].to_list()
-    ['selected', 'looks-synthetic', 'selected']
-    >>> fill = select(cands, None, RebuildPolicy(max_synthetic=0.2, max_p=1.0))  # fill up to the cap
-    >>> fill.decisions["reason"].to_list()
     ['selected', 'over-synthetic-cap', 'selected']
+    >>> ceiling = select(cands, None, RebuildPolicy(max_synthetic=0.2, max_p=0.5))  # no machine-looking record
+    >>> ceiling.decisions["reason"].to_list()
+    ['selected', 'looks-synthetic', 'selected']
     """
     if not isinstance(policy, RebuildPolicy):
         raise ConfigError(f"policy must be a RebuildPolicy, not {type(policy).__name__}")

@@ -201,8 +201,8 @@ class SynthfilterRegime(_RebuildRegime):
     ----------
     policy : RebuildPolicy, optional
         ``RebuildPolicy(max_synthetic=0.2)`` (which protects rare records at
-        ``keep_rare=0.95``, dedups, and never selects a record that looks
-        synthetic, ``max_p=0.5``) by default.
+        ``keep_rare=0.95``, dedups, and fills the training set up to the cap
+        with the most human-looking candidates) by default.
     detector : {"inloop", "shipped"} or OriginScorer, default "inloop"
         ``"inloop"``: each generation fits an
         :class:`~synthfilter.origin.OriginScorer` on gold paragraphs

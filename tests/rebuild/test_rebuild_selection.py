@@ -57,7 +57,7 @@ def test_cap_holds_and_greedy_takes_lowest_p():
 
 def test_records_that_look_synthetic_are_not_used_to_fill_the_cap():
     p = [0.9, 0.1, 0.3, 0.05, 0.6, 0.2]
-    sel = select(frame(p), gold_frame(2), RebuildPolicy(max_synthetic=0.2, keep_rare=None))  # max_p 0.5
+    sel = select(frame(p), gold_frame(2), RebuildPolicy(max_synthetic=0.2, keep_rare=None, max_p=0.5))
     reasons = dict(zip(sel.decisions["id"], sel.decisions["reason"]))
     assert reasons["c004"] == "looks-synthetic" and reasons["c000"] == "looks-synthetic"
     assert [r for r in reasons.values() if r == "selected"] == ["selected"] * 4
@@ -172,7 +172,7 @@ def test_rare_human_looking_is_protected_rare_synthetic_is_not():
     sel = select(cands, gold_frame(10), RebuildPolicy(max_synthetic=0.01, keep_rare=0.95, target_size=11))
     reasons = dict(zip(sel.decisions["id"], sel.decisions["reason"]))
     assert reasons["c000"] == "protected-rare"
-    assert reasons["c001"] == "looks-synthetic"      # rare but looks synthetic
+    assert reasons["c001"] == "over-synthetic-cap"      # rare but looks synthetic
     assert reasons["c002"] == "over-target-size" and reasons["c003"] == "over-target-size"
 
 
