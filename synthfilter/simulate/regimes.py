@@ -213,9 +213,10 @@ class SynthfilterRegime(_RebuildRegime):
         data. ``"shipped"``: the packaged detector, trained on other
         generators (a zero-shot test on n-gram text). A fitted scorer is used
         as given. Measured with the defaults (seed 0): the in-loop detector
-        reaches AUROC 0.90-0.92 on the candidates; the shipped ``origin-v1``
-        scores the n-gram samples as *more* human than fresh Brown paragraphs
-        (AUROC 0.39-0.44), so under it the rebuild filters almost nothing.
+        reaches AUROC 0.997-0.999 on the candidates (its n-gram likelihood
+        block recognises n-gram text); the shipped ``origin-v2`` scores the
+        n-gram samples about as human as fresh Brown paragraphs (mean AUROC
+        0.47), so under it the rebuild filters almost nothing.
         That is why the in-loop detector is the default: the pollutant here is
         a generator the shipped model never saw, and its training data (Brown
         included) is what the n-gram model imitates.
@@ -223,11 +224,7 @@ class SynthfilterRegime(_RebuildRegime):
         Encoder of the detector's embedding block and of rebuild's tail stage.
     n_detector_samples : int, optional
         Paragraphs per class for each in-loop fit: that many gold paragraphs
-        and as many model samples; all of gold by default. (With the default
-        sizes and seed 0, 1,000 instead of 2,000 per class lowered the mean
-        AUROC over 10 generations from 0.916 to 0.898, raised the mean
-        realised synthetic share from 0.212 to 0.218 and the final perplexity
-        ratio from 1.088 to 1.111.)
+        and as many model samples; all of gold by default.
     detector_params : dict, optional
         Further :class:`~synthfilter.origin.OriginScorer` parameters of the
         in-loop detector (``encoder`` and ``seed`` are set by the regime).
