@@ -403,6 +403,8 @@ def select(
         "max_size_gold_share": None,
     }
     fixed_desc = f"{_fmt(n_g)} gold + {_fmt(int(protected.sum()))} protected rare"
+    max_p_note = (f" with adjusted p <= --max-p {policy.max_p:g}; {_fmt(int(looks_synthetic.sum()))} look synthetic"
+                  if policy.max_p < 1 else "")
 
     k = k_hi
     if policy.min_gold_share > 0:
@@ -430,9 +432,9 @@ def select(
         if t > n_fixed + k_hi:
             raise ConfigError(
                 f"at most {_fmt(n_fixed + k_hi)} records fit under --max-synthetic {cap:g} with this pool "
-                f"({fixed_desc} + {_fmt(k_hi)} of {_fmt(pool.size)} other candidates that look human, "
-                f"p <= --max-p {policy.max_p:g}); lower --target-size to {_fmt(n_fixed + k_hi)} or less, raise "
-                "--max-synthetic or --max-p, or add gold data"
+                f"({fixed_desc} + {_fmt(k_hi)} of {_fmt(pool.size)} other candidates{max_p_note}); lower "
+                f"--target-size to {_fmt(n_fixed + k_hi)} or less, raise --max-synthetic"
+                f"{' or --max-p' if policy.max_p < 1 else ''}, or add gold data"
             )
         if limits["max_size_gold_share"] is not None and t > limits["max_size_gold_share"]:
             raise ConfigError(
@@ -444,7 +446,8 @@ def select(
     if n_fixed + k == 0:
         raise ConfigError(
             f"no record fits under --max-synthetic {cap:g}: every candidate has an adjusted probability above "
-            "the cap and there is no gold data; raise --max-synthetic or add gold data"
+            f"the cap{' or --max-p' if policy.max_p < 1 else ''} and there is no gold data; raise --max-synthetic"
+            f"{' or --max-p' if policy.max_p < 1 else ''}, or add gold data"
         )
 
     pos = np.arange(pool.size)
