@@ -22,9 +22,6 @@ k-nearest-neighbour graph that serves every column it adds:
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,25 +33,9 @@ from scipy.sparse.csgraph import connected_components
 
 from synthfilter.base import ParamsMixin
 from synthfilter.errors import ConfigError
+from synthfilter.normalise import text_fingerprints
 
 TAIL_COLUMNS = ("knn_distance", "rarity", "dup_cluster", "is_near_duplicate")
-
-_PUNCT_SPACE = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def normalise_text(text: str) -> str:
-    """Normal form used for exact-duplicate detection.
-
-    NFKC, case-folded, every run of punctuation or whitespace collapsed to one
-    space, stripped: ``"Hello,  World!"`` and ``"hello world"`` are equal.
-    """
-    return _PUNCT_SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
-
-
-def text_fingerprints(texts: Sequence[str]) -> list[bytes]:
-    """SHA-1 of each text's :func:`normalise_text` form (exact-duplicate keys)."""
-    return [hashlib.sha1(normalise_text(t).encode("utf-8")).digest() for t in texts]
-
 
 @dataclass(frozen=True)
 class IndexReport:

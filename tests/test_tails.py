@@ -5,7 +5,8 @@ import polars as pl
 import pytest
 
 from synthfilter.errors import ConfigError
-from synthfilter.tails import TailScorer, normalise_text
+from synthfilter.normalise import normalise_text
+from synthfilter.tails import TailScorer
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
+
+from synthfilter.normalise import normalise_text
 
 __all__ = [
     "MAX_CHARS",
@@ -34,7 +35,6 @@ MAX_CHARS = 600
 
 _WS = re.compile(r"\s+")
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
 # Characters that are rare in prose and common in code, markup, logs and tables.
 _CODE_CHARS = frozenset("{}[]<>=;|\\_#*^~`$@%&+")
@@ -88,10 +88,10 @@ def content_id(text: str) -> str:
 
 
 def normalised_hash(text: str) -> str:
-    """Hash of a text after case folding and dropping everything but letters and digits.
+    """Hash of a text's duplicate-detection normal form (:func:`synthfilter.normalise.normalise_text`).
 
-    Two texts that differ only in case, whitespace, punctuation or accents get
-    the same hash; the corpus builder keeps such near-duplicates on one side
+    Two texts that differ only in case, whitespace or punctuation get the
+    same hash, as they fall in one duplicate cluster in ``synthfilter score``; the corpus builder keeps such near-duplicates on one side
     of the split.
 
     Parameters
@@ -104,9 +104,7 @@ def normalised_hash(text: str) -> str:
     str
         16 lowercase hex digits.
     """
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    key = _NON_ALNUM.sub(" ", folded.lower()).strip()
-    return hashlib.sha256(key.encode("ascii")).hexdigest()[:16]
+    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()[:16]
 
 
 def split_paragraphs(text: str) -> list[str]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from synthfilter.monitor import distance, neighbours, spread, text_stats
 from synthfilter.monitor.specs import METRIC_NAMES
-from synthfilter.tails import text_fingerprints
+from synthfilter.normalise import text_fingerprints
 
 __all__ = ["EmbeddedSet", "MetricParams", "ShareFn", "batch_metrics", "compute_metrics"]
 
