@@ -11,6 +11,15 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def run_cli(*args):
+    """Run the ``synthfilter`` command group in-process; arguments may be paths."""
+    from click.testing import CliRunner
+
+    from synthfilter.cli import main
+
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep test embeddings out of the user's cache."""

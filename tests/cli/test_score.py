@@ -4,9 +4,8 @@ import json
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
-from synthfilter.cli import main
+from tests.conftest import run_cli as run
 
 
 @pytest.fixture()
@@ -14,10 +13,6 @@ def corpus(tmp_path, tails_sample):
     path = tmp_path / "corpus.parquet"
     tails_sample.head(80).select("id", "text", "category").write_parquet(path)
     return path
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 def test_score_writes_scores_and_manifest(corpus):

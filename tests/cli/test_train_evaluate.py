@@ -6,14 +6,9 @@ import json
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
-from synthfilter.cli import main
 from tests.conftest import FIXTURES
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+from tests.conftest import run_cli as run
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,8 @@ import json
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
-from synthfilter.cli import main
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+from tests.conftest import run_cli as run
 
 
 @pytest.fixture(scope="module")

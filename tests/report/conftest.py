@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
+
+from tests.conftest import run_cli as invoke
 
 ORIGIN_SAMPLE = Path(__file__).parents[1] / "fixtures" / "origin_sample.parquet"
 #: A text that would run script or load a remote image if it were not escaped.
@@ -18,12 +19,6 @@ HOSTILE = '<script>alert("x")</script> & <img src="http://example.invalid/x.png"
 @pytest.fixture(scope="session")
 def hostile() -> str:
     return HOSTILE
-
-
-def invoke(*args):
-    from synthfilter.cli import main
-
-    return CliRunner().invoke(main, [str(a) for a in args])
 
 
 @pytest.fixture(scope="session")

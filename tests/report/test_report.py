@@ -9,14 +9,9 @@ import subprocess
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
-from synthfilter.cli import main
 from synthfilter.report import build_report, write_report
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+from tests.conftest import run_cli as invoke
 
 _EXTERNAL = [
     re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE),
