@@ -288,11 +288,12 @@ class NGramLM:
             One ``(n_tokens, 2)`` array per text: the natural-log probability
             of each token, and 1.0 where the token is ``<unk>``.
         """
-        texts = list(texts)
-        lengths = np.array([len(self.vocabulary.encode(t)) + 1 for t in texts], dtype=np.int64)
-        logp, ids = self.token_logprobs(texts)
+        docs = [self.vocabulary.encode(t) for t in texts]
+        if not docs:
+            return []
+        logp, ids = self._logprobs_of(docs)
         both = np.column_stack([logp, (ids == 2).astype(np.float64)])
-        return np.split(both, np.cumsum(lengths)[:-1]) if texts else []
+        return np.split(both, np.cumsum([d.size + 1 for d in docs])[:-1])
 
     def token_logprobs(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """Natural-log probability of every token of ``texts`` (``</s>`` included).
@@ -304,7 +305,10 @@ class NGramLM:
         token_ids : numpy.ndarray of int64
             The ids of those tokens (``2`` marks ``<unk>``).
         """
-        docs = [self.vocabulary.encode(t) for t in texts]
+        return self._logprobs_of([self.vocabulary.encode(t) for t in texts])
+
+    def _logprobs_of(self, docs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`token_logprobs` of already encoded texts."""
         grams = self._grams(docs)
         size = len(self.vocabulary)
         p = np.full(len(grams), 1.0 / (size - 1))  # <s> is never predicted
