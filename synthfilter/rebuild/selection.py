@@ -10,21 +10,24 @@ The rule, in order:
 2. With ``dedup``, each near-duplicate cluster (computed jointly over gold and
    candidates) keeps one representative: a gold record if the cluster has
    one, else the candidate with the lowest prior-adjusted probability of
-   being synthetic, ties broken by id. The others get
+   being synthetic, ties broken by the detector's ``synthetic_score`` when
+   the candidates carry it, then by id. The others get
    ``duplicate-of:<representative id>``.
 3. Candidate representatives that are rare (``rarity >= keep_rare``) *and* look
    human (adjusted ``p <= rare_max_p``) are kept (``protected-rare``); their
    expected synthetic count counts against the cap.
 4. Remaining representatives that look synthetic (adjusted ``p > max_p``;
    none at the default ``max_p=1``) are dropped (``looks-synthetic``).
-5. The others are ranked by ascending adjusted ``p`` (ties
-   by id) and the longest prefix is kept whose addition keeps the expected
-   synthetic share of the whole output, ``sum(adjusted p) / n_output`` with
-   gold at 0, at or under ``max_synthetic`` (``selected``; the rest
-   ``over-synthetic-cap``). For a linear constraint like this one the prefix of
-   the lowest probabilities is the largest feasible set, so no other choice
-   keeps more records. ``target_size`` and ``min_gold_share`` then shorten the
-   prefix (``over-target-size``, ``under-min-gold-share``).
+5. The others are ranked by ascending adjusted ``p`` (ties by
+   ``synthetic_score`` when present, then id: isotonic calibration gives a
+   whole step one ``p``, and the score still orders it) and the longest
+   prefix is kept whose addition keeps the expected synthetic share of the
+   whole output, ``sum(adjusted p) / n_output`` with gold at 0, at or under
+   ``max_synthetic`` (``selected``; the rest ``over-synthetic-cap``). For a
+   linear constraint like this one the prefix of the lowest probabilities is
+   the largest feasible set, so no other choice keeps more records.
+   ``target_size`` and ``min_gold_share`` then shorten the prefix
+   (``over-target-size``, ``under-min-gold-share``).
 
 Probabilities are moved to the candidates' own synthetic share before any of
 this: the share is estimated with :func:`synthfilter.share.estimate_share`
@@ -165,6 +168,19 @@ def _probabilities(df: pl.DataFrame) -> np.ndarray:
     return col.cast(pl.Float64).to_numpy()
 
 
+def _tie_scores(df: pl.DataFrame) -> np.ndarray:
+    """The detector's uncalibrated ``synthetic_score`` where present (0 otherwise).
+
+    Isotonic calibration gives every record of one step the same ``p``; the
+    score still orders them by how machine-like the detector finds them, so
+    it breaks ties between equal probabilities (lower first).
+    """
+    if "synthetic_score" not in df.columns or not df.get_column("synthetic_score").dtype.is_numeric():
+        return np.zeros(df.height)
+    col = df.get_column("synthetic_score").cast(pl.Float64)
+    return col.fill_nan(None).fill_null(0.0).to_numpy()
+
+
 def _rarity(df: pl.DataFrame, needed: bool) -> np.ndarray:
     if "rarity" not in df.columns:
         if needed:
@@ -252,18 +268,21 @@ def expected_share(
 
 
 def _representatives(
-    cand_cl: np.ndarray, p_adj: np.ndarray, cand_ids: np.ndarray, gold_cl: np.ndarray, gold_ids: np.ndarray
+    cand_cl: np.ndarray, p_adj: np.ndarray, tie: np.ndarray, cand_ids: np.ndarray, gold_cl: np.ndarray,
+    gold_ids: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which candidates represent their cluster, and each candidate's representative id.
 
     A cluster with a gold record is represented by its first gold record (no
     candidate represents it); otherwise by the candidate with the lowest
-    adjusted probability, then the smallest id, then the first row.
+    adjusted probability, then the lowest ``synthetic_score`` (``tie``), then
+    the smallest id, then the first row.
     """
     n = cand_cl.size
     frame = pl.DataFrame(
-        {"i": np.arange(n), "cl": cand_cl, "p": p_adj, "id": pl.Series(cand_ids.tolist(), dtype=pl.String)}
-    ).sort("cl", "p", "id", "i")
+        {"i": np.arange(n), "cl": cand_cl, "p": p_adj, "tie": tie,
+         "id": pl.Series(cand_ids.tolist(), dtype=pl.String)}
+    ).sort("cl", "p", "tie", "id", "i")
     frame = frame.with_columns(
         cand_rep=pl.col("id").first().over("cl"), is_first=pl.col("i") == pl.col("i").first().over("cl")
     )
@@ -343,6 +362,7 @@ def select(
     cand_ids = np.asarray(candidates.get_column("id").cast(pl.String).to_list(), dtype=np.str_)
     gold_ids = np.asarray(gold.get_column("id").cast(pl.String).to_list(), dtype=np.str_)
     p = _probabilities(candidates)
+    tie = _tie_scores(candidates)
     rarity = _rarity(candidates, needed=policy.keep_rare is not None)
     gold_cl = _clusters(gold, "gold", policy.dedup and n_g > 0, offset=0)
     cand_cl = _clusters(candidates, "candidates", policy.dedup, offset=n_g)
@@ -364,7 +384,7 @@ def select(
     # Duplicates: one representative per cluster -------------------------------------
     is_rep = np.ones(n_c, dtype=bool)
     if policy.dedup:
-        is_rep, rep_id = _representatives(cand_cl, p_adj, cand_ids, gold_cl, gold_ids)
+        is_rep, rep_id = _representatives(cand_cl, p_adj, tie, cand_ids, gold_cl, gold_ids)
         reason[~is_rep] = np.char.add(DUPLICATE_PREFIX, rep_id[~is_rep]).astype(object)
 
     # Protected rare records ------------------------------------------------------------
@@ -380,7 +400,7 @@ def select(
 
     # Greedy prefix under the cap -------------------------------------------------------
     pool = np.flatnonzero(is_rep & ~protected & ~looks_synthetic)
-    pool = pool[np.lexsort((pool, cand_ids[pool], p_adj[pool]))]
+    pool = pool[np.lexsort((pool, cand_ids[pool], tie[pool], p_adj[pool]))]
     n_fixed = n_g + int(protected.sum())
     s_fixed = float(p_adj[protected].sum())
     cum = np.concatenate([[0.0], np.cumsum(p_adj[pool])])

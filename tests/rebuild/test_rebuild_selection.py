@@ -154,6 +154,21 @@ def test_tie_in_a_cluster_breaks_by_id():
     assert dict(zip(sel.decisions["id"], sel.decisions["reason"])) == {"m": "duplicate-of:k", "k": "selected"}
 
 
+def test_equal_p_breaks_by_synthetic_score_before_id():
+    # One isotonic step: equal p, but the raw score still says which looks more human.
+    cands = frame([0.5, 0.5, 0.5, 0.5], clusters=[11, 11, 12, 13], ids=["a", "b", "c", "d"]).with_columns(
+        synthetic_score=pl.Series([2.0, -1.0, 3.0, 0.5])
+    )
+    sel = select(cands, gold_frame(3), RebuildPolicy(max_synthetic=0.2, keep_rare=None, dedup=True))
+    reasons = dict(zip(sel.decisions["id"], sel.decisions["reason"]))
+    assert reasons["a"] == "duplicate-of:b"      # b has the lower score in cluster 1
+    # 3 gold + 0.5 * k <= 0.2 * (3 + k) -> k = 2: b (-1.0) and d (0.5), not c (3.0)
+    assert reasons["b"] == reasons["d"] == "selected" and reasons["c"] == "over-synthetic-cap"
+    without = select(cands.drop("synthetic_score"), gold_frame(3),
+                     RebuildPolicy(max_synthetic=0.2, keep_rare=None, dedup=True))
+    assert dict(zip(without.decisions["id"], without.decisions["reason"]))["a"] == "selected"  # id order
+
+
 def test_row_order_does_not_change_decisions():
     rng = np.random.default_rng(0)
     n = 50
