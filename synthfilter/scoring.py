@@ -97,17 +97,20 @@ class TailStage:
 
     Parameters
     ----------
-    k, dup_threshold, index : see :class:`~synthfilter.tails.TailScorer`
+    k, dup_threshold, text_dup_threshold, index : see :class:`~synthfilter.tails.TailScorer`
     """
 
     name = "tails"
     columns = ("knn_distance", "rarity", "dup_cluster", "is_near_duplicate")
 
-    def __init__(self, k: int = 10, dup_threshold: float = 0.95, index: str = "auto", **_: Any) -> None:
+    def __init__(self, k: int = 10, dup_threshold: float = 0.95, index: str = "auto",
+                 text_dup_threshold: float | None = 0.8, **_: Any) -> None:
         self.k, self.dup_threshold, self.index = k, dup_threshold, index
+        self.text_dup_threshold = text_dup_threshold
 
     def run(self, ctx: ScoringContext) -> pl.DataFrame:
-        scorer = TailScorer(k=self.k, dup_threshold=self.dup_threshold, index=self.index, seed=ctx.seed)
+        scorer = TailScorer(k=self.k, dup_threshold=self.dup_threshold, text_dup_threshold=self.text_dup_threshold,
+                            index=self.index, seed=ctx.seed)
         if ctx.reference_embeddings is not None:
             scorer.fit(ctx.reference_embeddings)
             table = scorer.score(ctx.embeddings, ctx.texts)
@@ -169,6 +172,7 @@ def score_with_report(
     stages: Sequence[str] | None = None,
     k: int = 10,
     dup_threshold: float = 0.95,
+    text_dup_threshold: float | None = 0.8,
     index: str = "auto",
     seed: int = 0,
     batch_size: int = 32,
@@ -206,7 +210,8 @@ def score_with_report(
 
     ctx = ScoringContext(texts=texts, encoder=enc, embeddings=embeddings, reference_texts=ref_texts,
                          reference_embeddings=ref_emb, seed=seed, show_progress=show_progress)
-    options = {"k": k, "dup_threshold": dup_threshold, "index": index, "model": model, "trusted": trusted}
+    options = {"k": k, "dup_threshold": dup_threshold, "text_dup_threshold": text_dup_threshold, "index": index,
+               "model": model, "trusted": trusted}
     columns = [frame.select("id")]
     keep = list(keep_columns or [])
     missing = [c for c in keep if c not in frame.columns]
@@ -246,6 +251,7 @@ def score(
     stages: Sequence[str] | None = None,
     k: int = 10,
     dup_threshold: float = 0.95,
+    text_dup_threshold: float | None = 0.8,
     index: str = "auto",
     seed: int = 0,
     show_progress: bool = False,
@@ -277,6 +283,9 @@ def score(
         Neighbours for rarity and near-duplicates.
     dup_threshold : float, default 0.95
         Cosine similarity for near-duplicates.
+    text_dup_threshold : float or None, default 0.8
+        Character-shingle Jaccard similarity for near-duplicates (small edits
+        embeddings miss); ``None`` turns it off.
     index : {"auto", "flat", "ivf"}, default "auto"
         FAISS index kind.
     seed : int, default 0
@@ -301,5 +310,5 @@ def score(
     return score_with_report(
         data, text_column=text_column, id_column=id_column, keep_columns=keep_columns, encoder=encoder,
         model=model, trusted=trusted, reference=reference, stages=stages, k=k, dup_threshold=dup_threshold,
-        index=index, seed=seed, show_progress=show_progress,
+        text_dup_threshold=text_dup_threshold, index=index, seed=seed, show_progress=show_progress,
     ).table

@@ -13,7 +13,9 @@ k-nearest-neighbour graph that serves every column it adds:
 ``dup_cluster`` (int64)
     Cluster id shared by near-duplicates: records whose cosine similarity is
     at least ``dup_threshold`` among each other's ``k`` nearest neighbours,
-    plus exact duplicates by normalised text, joined transitively. Numbered
+    plus exact duplicates by normalised text and texts whose character-shingle
+    Jaccard similarity is at least ``text_dup_threshold``
+    (:mod:`synthfilter.neardup`), joined transitively. Numbered
     0, 1, 2, ... in order of each cluster's first row.
 ``is_near_duplicate`` (bool)
     True for every member of a cluster except its representative, the
@@ -33,6 +35,7 @@ from scipy.sparse.csgraph import connected_components
 
 from synthfilter.base import ParamsMixin
 from synthfilter.errors import ConfigError
+from synthfilter.neardup import near_duplicate_pairs
 from synthfilter.normalise import text_fingerprints
 
 TAIL_COLUMNS = ("knn_distance", "rarity", "dup_cluster", "is_near_duplicate")
@@ -82,6 +85,11 @@ class TailScorer(ParamsMixin):
         Cosine similarity at or above which two records are near-duplicates.
     exact_duplicates : bool, default True
         Also join records whose normalised texts are equal (needs ``texts``).
+    text_dup_threshold : float or None, default 0.8
+        Also join records whose character 5-gram shingle sets have a Jaccard
+        similarity at least this high (needs ``texts``; MinHash LSH, see
+        :mod:`synthfilter.neardup`): small edits that move a content word,
+        which embeddings can put under ``dup_threshold``. ``None`` turns it off.
     index : {"auto", "flat", "ivf"}, default "auto"
         Exact search, IVF, or IVF only from ``ivf_threshold`` vectors.
     ivf_threshold : int, default 50_000
@@ -108,6 +116,7 @@ class TailScorer(ParamsMixin):
         k: int = 10,
         dup_threshold: float = 0.95,
         exact_duplicates: bool = True,
+        text_dup_threshold: float | None = 0.8,
         index: str = "auto",
         ivf_threshold: int = 50_000,
         nlist: int | None = None,
@@ -118,6 +127,7 @@ class TailScorer(ParamsMixin):
         self.k = k
         self.dup_threshold = dup_threshold
         self.exact_duplicates = exact_duplicates
+        self.text_dup_threshold = text_dup_threshold
         self.index = index
         self.ivf_threshold = ivf_threshold
         self.nlist = nlist
@@ -289,6 +299,9 @@ class TailScorer(ParamsMixin):
                     extra_c.append(j)
             rows = np.concatenate([rows, np.asarray(extra_r, dtype=np.int64)])
             cols = np.concatenate([cols, np.asarray(extra_c, dtype=np.int64)])
+        if self.text_dup_threshold is not None and texts is not None and n > 1:
+            text_r, text_c = near_duplicate_pairs(texts, self.text_dup_threshold)
+            rows, cols = np.concatenate([rows, text_r]), np.concatenate([cols, text_c])
         graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(n, n))
         _, labels = connected_components(graph, directed=False)
         # Renumber in order of first appearance so ids do not depend on scipy internals.

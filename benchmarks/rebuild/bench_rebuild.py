@@ -236,8 +236,11 @@ def run(args: argparse.Namespace) -> dict:
     print(f"pool: {composition}", file=sys.stderr)
     detector, detector_desc = get_detector(args.model, corpus, args.train_size, args.detector_encoder, args.seed)
     t_detector = time.perf_counter()
-    p = detector.predict_proba(pool["text"].to_list(), show_progress=args.progress)[:, 1]
-    scored = pool.with_columns(p_synthetic=pl.Series(p, dtype=pl.Float64))
+    raw = detector.decision_function(pool["text"].to_list(), show_progress=args.progress)
+    p = detector.calibrate(raw)
+    # As `synthfilter score` writes them: the raw score breaks ties between equal p.
+    scored = pool.with_columns(p_synthetic=pl.Series(p, dtype=pl.Float64),
+                               synthetic_score=pl.Series(raw, dtype=pl.Float64))
     t_scored = time.perf_counter()
 
     from sklearn.metrics import roc_auc_score
@@ -250,7 +253,7 @@ def run(args: argparse.Namespace) -> dict:
         "pool_tpr_at_1pct_fpr": float(np.mean(p[y == 1] > np.quantile(p[y == 0], 0.99))),
         "rare_human_mean_p": float(p[pool["is_rare"].to_numpy()].mean()),
     }
-    candidates = scored.select("id", "text", "p_synthetic")
+    candidates = scored.select("id", "text", "p_synthetic", "synthetic_score")
     rows = []
     timings = {}
     variants = [("rebuild", args.max_p)] + ([("rebuild-ceiling (--max-p 0.5)", 0.5)] if args.max_p > 0.5 else [])

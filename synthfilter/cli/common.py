@@ -30,6 +30,23 @@ def text_options(f: Callable) -> Callable:
     return f
 
 
+def duplicate_options(f: Callable) -> Callable:
+    """``-k``, ``--dup-threshold`` and ``--text-dup-threshold`` (the tail stage's settings)."""
+    f = click.option("--text-dup-threshold", default=0.8, show_default=True, type=click.FloatRange(0.0, 1.0),
+                     help="Character-shingle Jaccard similarity at which two texts are near-duplicates "
+                          "(catches small edits embeddings miss); 0 turns it off.")(f)
+    f = click.option("--dup-threshold", default=0.95, show_default=True, type=click.FloatRange(0.0, 1.0),
+                     help="Cosine similarity at which two records are near-duplicates.")(f)
+    f = click.option("-k", "--neighbours", "k", default=10, show_default=True, type=click.IntRange(1, 1000),
+                     help="Neighbours for rarity and near-duplicates.")(f)
+    return f
+
+
+def parse_text_dup_threshold(value: float) -> float | None:
+    """Map ``--text-dup-threshold`` to the API's value (0 = off = ``None``)."""
+    return value if value > 0 else None
+
+
 def seed_option(f: Callable) -> Callable:
     """``--seed``."""
     return click.option("--seed", default=0, show_default=True, type=int, help="Seed of every random choice.")(f)

@@ -10,10 +10,12 @@ from rich.table import Table
 
 from synthfilter.cli.common import (
     console,
+    duplicate_options,
     encoder_option,
     manifest_path_for,
     model_options,
     parse_model,
+    parse_text_dup_threshold,
     seed_option,
     text_options,
 )
@@ -131,10 +133,7 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
 @model_options
 @encoder_option
 @text_options
-@click.option("-k", "--neighbours", "k", default=10, show_default=True, type=click.IntRange(1, 1000),
-              help="Neighbours for rarity and near-duplicates.")
-@click.option("--dup-threshold", default=0.95, show_default=True, type=click.FloatRange(0.0, 1.0),
-              help="Cosine similarity at which two records are near-duplicates.")
+@duplicate_options
 @click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=int,
               help="Longest text accepted.")
 @click.option("--dry-run", is_flag=True, help="Print the summary; write nothing.")
@@ -143,15 +142,16 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
             manifest_path: Path | None, max_synthetic: float, min_gold_share: float, target_size: int | None,
             keep_rare: str, rare_max_p: float, max_p: float, dedup: bool, seed: int, model: str, trusted_model: bool,
             encoder: str, text_column: str, id_column: str | None, k: int, dup_threshold: float,
-            max_text_chars: int, dry_run: bool, quiet: bool) -> None:
+            text_dup_threshold: float, max_text_chars: int, dry_run: bool, quiet: bool) -> None:
     """Build a training set from scored CANDIDATES (and --gold human data).
 
     Keeps every gold record unaltered, one record per near-duplicate cluster,
     and rare records that look human; then adds the most human-looking
     candidates while the expected synthetic share of the whole output stays
     under --max-synthetic. With --max-p 0.5, candidates that look synthetic
-    (adjusted p_synthetic above 0.5) are never added, even under the cap. Writes the training set, a decisions file (one row
-    per input record, with its reason) and a manifest. CANDIDATES are scores
+    (adjusted p_synthetic above 0.5) are never added, even under the cap.
+    Writes the training set, a decisions file (one row per input record,
+    with its reason) and a manifest. CANDIDATES are scores
     files from `synthfilter score`, or raw corpora (scored here first).
 
     The cap holds in expectation under the detector's calibrated
@@ -195,12 +195,14 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
 
     result = rebuild(
         cand_frames, gold_frames or None, policy, model=scorer, encoder=encoder, k=k,
-        dup_threshold=dup_threshold, candidate_names=[str(p) for p in candidates],
+        dup_threshold=dup_threshold, text_dup_threshold=parse_text_dup_threshold(text_dup_threshold),
+        candidate_names=[str(p) for p in candidates],
         gold_names=[str(p) for p in gold], show_progress=not quiet,
     )
     written = None
     if not dry_run and outputs is not None:
         params = {"encoder": encoder, "model": model, "k": k, "dup_threshold": dup_threshold,
+                  "text_dup_threshold": text_dup_threshold,
                   "text_column": text_column, "id_column": id_column, "max_text_chars": max_text_chars}
         write_rebuild(
             result, outputs[0], decisions=outputs[1], manifest=outputs[2], candidate_paths=list(candidates),

@@ -12,10 +12,12 @@ from rich.table import Table
 from synthfilter.cli.common import (
     console,
     default_output,
+    duplicate_options,
     encoder_option,
     manifest_path_for,
     model_options,
     parse_model,
+    parse_text_dup_threshold,
     seed_option,
     text_options,
 )
@@ -41,10 +43,7 @@ from synthfilter.scoring import score_with_report
 @click.option("--reference", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Gold reference corpus: rarity is measured against it instead of the corpus.")
 @click.option("--reference-text-column", default="text", show_default=True)
-@click.option("-k", "--neighbours", "k", default=10, show_default=True, type=click.IntRange(1, 1000),
-              help="Neighbours for rarity and near-duplicates.")
-@click.option("--dup-threshold", default=0.95, show_default=True, type=click.FloatRange(0.0, 1.0),
-              help="Cosine similarity at which two records are near-duplicates.")
+@duplicate_options
 @click.option("--index", type=click.Choice(["auto", "flat", "ivf"]), default="auto", show_default=True,
               help="FAISS index: exact, IVF, or IVF from 50,000 records.")
 @click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=int,
@@ -54,7 +53,8 @@ from synthfilter.scoring import score_with_report
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
 def command(corpus: Path, output: Path | None, text_column: str, id_column: str | None, keep: tuple[str, ...],
             encoder: str, model: str, trusted_model: bool, reference: Path | None, reference_text_column: str,
-            k: int, dup_threshold: float, index: str, max_text_chars: int, batch_size: int, seed: int,
+            k: int, dup_threshold: float, text_dup_threshold: float, index: str, max_text_chars: int,
+            batch_size: int, seed: int,
             quiet: bool) -> None:
     """Score CORPUS (Parquet, JSONL or CSV) record by record.
 
@@ -80,13 +80,15 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
     keep_cols = ["text" if c == text_column else c for c in keep]
     result = score_with_report(
         frame, keep_columns=keep_cols, encoder=encoder, model=parse_model(model), trusted=trusted_model,
-        reference=ref_frame, k=k, dup_threshold=dup_threshold, index=index, seed=seed,
+        reference=ref_frame, k=k, dup_threshold=dup_threshold,
+        text_dup_threshold=parse_text_dup_threshold(text_dup_threshold), index=index, seed=seed,
         batch_size=batch_size, max_text_chars=max_text_chars, show_progress=not quiet, source=str(corpus),
     )
     atomic_write_parquet(result.table, output)
     params = {"text_column": text_column, "id_column": id_column, "keep": list(keep), "encoder": encoder,
               "model": model, "reference": str(reference) if reference else None, "k": k,
-              "dup_threshold": dup_threshold, "index": index, "seed": seed, "max_text_chars": max_text_chars}
+              "dup_threshold": dup_threshold, "text_dup_threshold": text_dup_threshold, "index": index,
+              "seed": seed, "max_text_chars": max_text_chars}
     counts = _counts(result.table)
     manifest = build_manifest("score", inputs=inputs, outputs=[output], parameters=params,
                               counts=counts, **result.info)

@@ -61,6 +61,7 @@ def joint_tails(
     *,
     k: int = 10,
     dup_threshold: float = 0.95,
+    text_dup_threshold: float | None = 0.8,
     seed: int = 0,
     batch_size: int = 32,
     show_progress: bool = False,
@@ -77,6 +78,9 @@ def joint_tails(
         Neighbours for rarity and near-duplicates.
     dup_threshold : float, default 0.95
         Cosine similarity at or above which two records are near-duplicates.
+    text_dup_threshold : float or None, default 0.8
+        Character-shingle Jaccard similarity at or above which two texts are
+        near-duplicates; ``None`` turns it off.
     seed : int, default 0
         Seed for the FAISS index.
     batch_size : int, default 32
@@ -92,7 +96,7 @@ def joint_tails(
     n_c = len(candidate_texts)
     x = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
     cand_x, gold_x = x[:n_c], x[n_c:]
-    scorer = TailScorer(k=k, dup_threshold=dup_threshold, seed=seed)
+    scorer = TailScorer(k=k, dup_threshold=dup_threshold, text_dup_threshold=text_dup_threshold, seed=seed)
     info: dict[str, Any] = {"encoder": encoder.id, "params": scorer.get_params()}
 
     if gold_x.shape[0] >= 2:

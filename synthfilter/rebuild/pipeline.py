@@ -151,6 +151,7 @@ def rebuild(
     encoder: str | Encoder = DEFAULT_ENCODER,
     k: int = 10,
     dup_threshold: float = 0.95,
+    text_dup_threshold: float | None = 0.8,
     text_column: str = "text",
     id_column: str | None = None,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
@@ -183,7 +184,7 @@ def rebuild(
     encoder : str or Encoder, default "minilm"
         Encoder for the joint tail stage (and for scoring raw candidates);
         use the one the candidates were scored with.
-    k, dup_threshold : int, float
+    k, dup_threshold, text_dup_threshold : int, float, float or None
         Tail-stage parameters, as in ``synthfilter score``.
     text_column, id_column, max_text_chars
         How to read the frames (see :func:`synthfilter.io.validate_corpus`).
@@ -247,7 +248,7 @@ def rebuild(
     info: dict[str, Any] = {
         "model": getattr(scorer, "model_id_", None),
         "encoder": enc.id,
-        "tails": {"k": k, "dup_threshold": dup_threshold},
+        "tails": {"k": k, "dup_threshold": dup_threshold, "text_dup_threshold": text_dup_threshold},
     }
 
     # 1. Score raw candidates (jointly, so they share one tail view) -----------------------
@@ -267,7 +268,7 @@ def rebuild(
         stages = ("origin",) if gold_frames or len(cand_frames) > 1 else None
         scored = score_with_report(
             raw_all, keep_columns=keep, encoder=enc, model=scorer, stages=stages, k=k, dup_threshold=dup_threshold,
-            seed=policy.seed, batch_size=batch_size, show_progress=show_progress,
+            text_dup_threshold=text_dup_threshold, seed=policy.seed, batch_size=batch_size, show_progress=show_progress,
             source=", ".join(cand_names[i] for i in raw),
         )
         timings["score_raw"] = time.perf_counter() - start
@@ -291,15 +292,16 @@ def rebuild(
         (policy.dedup and "dup_cluster" not in cands.columns)
         or (policy.keep_rare is not None and "rarity" not in cands.columns)
     ))
-    cand_sel = cands.select("id", "p_synthetic")
+    # synthetic_score, where scoring wrote it, breaks ties between equal calibrated p.
+    cand_sel = cands.select("id", "p_synthetic", *[c for c in ("synthetic_score",) if c in cands.columns])
     gold_sel = None if gold_all is None else gold_all.select("id")
     if joint:
         start = time.perf_counter()
         tails = joint_tails(
             cands.get_column("text").to_list(),
             [] if gold_all is None else gold_all.get_column("text").to_list(),
-            enc, k=k, dup_threshold=dup_threshold, seed=policy.seed, batch_size=batch_size,
-            show_progress=show_progress,
+            enc, k=k, dup_threshold=dup_threshold, text_dup_threshold=text_dup_threshold, seed=policy.seed,
+            batch_size=batch_size, show_progress=show_progress,
         )
         timings["joint_tails"] = time.perf_counter() - start
         cand_sel = cand_sel.with_columns(

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from synthfilter.errors import ConfigError
+from synthfilter.neardup import jaccard, near_duplicate_pairs, shingles
+from synthfilter.tails import TailScorer
+
+
+@pytest.fixture(scope="module")
+def paragraphs(tails_sample):
+    return tails_sample["text"].to_list()
+
+
+def drop_word(text: str, index: int) -> str:
+    words = text.split(" ")
+    return " ".join(words[:index] + words[index + 1 :])
+
+
+def test_shingles_and_jaccard():
+    assert shingles("  ") == set()
+    assert shingles("Hi!") == {"hi"}
+    assert jaccard(shingles("The cat sat."), shingles("the CAT sat")) == 1.0
+    assert jaccard(set(), set()) == 0.0
+    assert 0.0 < jaccard(shingles("the cat sat on the mat"), shingles("the dog sat on the mat")) < 1.0
+
+
+def test_small_edits_pair_up_and_distinct_real_paragraphs_do_not(paragraphs):
+    base = [t for t in paragraphs if len(t.split()) >= 40][:120]
+    # A dropped content word plus a case change: the kind of edit embeddings can miss.
+    edited = drop_word(base[5], 20).replace(base[5].split()[1], base[5].split()[1].upper(), 1)
+    swapped = base[7].replace(".", ",", 1)
+    texts = base + [edited, swapped, "", "   "]
+    rows, cols = near_duplicate_pairs(texts)
+    assert sorted(zip(rows.tolist(), cols.tolist())) == [(120, 5), (121, 7)]
+    assert (rows > cols).all()
+
+
+def test_threshold_is_respected_exactly(paragraphs):
+    text = paragraphs[0]
+    variants = [drop_word(text, i) for i in range(0, 30, 3)]
+    texts = [text, *variants]
+    for threshold in (0.5, 0.9, 0.97):
+        rows, cols = near_duplicate_pairs(texts, threshold)
+        sims = {(i, j): jaccard(shingles(texts[i]), shingles(texts[j])) for i, j in zip(rows, cols)}
+        assert all(s >= threshold for s in sims.values())
+    with pytest.raises(ConfigError, match="threshold"):
+        near_duplicate_pairs(texts, 0.0)
+
+
+def test_tail_scorer_joins_what_the_embedding_misses(minilm, paragraphs):
+    base = [t for t in paragraphs if len(t.split()) >= 40][:80]
+    edited = drop_word(base[3], 12).replace(" the ", " THE ", 1)
+    texts = base + [edited]
+    x = minilm.encode(texts)
+    cos = float(x[3] @ x[80])
+    with_text = TailScorer(k=10).fit(x).score(x, texts, is_reference=True)
+    without = TailScorer(k=10, text_dup_threshold=None, dup_threshold=max(cos + 1e-3, 0.95)).fit(x).score(
+        x, texts, is_reference=True
+    )
+    assert with_text["dup_cluster"][80] == with_text["dup_cluster"][3]
+    assert without["dup_cluster"][80] != without["dup_cluster"][3]
+    assert with_text["is_near_duplicate"].sum() == 1
+
+
+def test_same_texts_same_pairs(paragraphs):
+    texts = paragraphs[:60] + [p.lower() + " x" for p in paragraphs[:5]]
+    a = near_duplicate_pairs(texts, seed=3)
+    b = near_duplicate_pairs(list(texts), seed=3)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert pl.Series(a[0]).len() >= 5
