@@ -372,6 +372,55 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def summarise_seeds(seeds: list[int], reports: list[dict]) -> dict:
+    """Per-seed rebuild rows and, per cap, the worst and mean value of each metric over the pools."""
+    rows = []
+    for seed, report in zip(seeds, reports):
+        for r in report["results"]:
+            if r["method"] == "rebuild" and "error" not in r:
+                rows.append({"seed": seed, "cap": r["cap"], "true_synthetic_share": r["true_synthetic_share"],
+                             "rare_human_kept": r["rare_human_kept"], "human_kept": r["human_kept"],
+                             "dup_groups_twice": r["dup_groups_twice"]})
+    caps = sorted({r["cap"] for r in rows})
+    per_cap = []
+    for cap in caps:
+        sel = [r for r in rows if r["cap"] == cap]
+        per_cap.append({
+            "cap": cap,
+            "max_true_share": max(r["true_synthetic_share"] for r in sel),
+            "mean_true_share": float(np.mean([r["true_synthetic_share"] for r in sel])),
+            "min_rare_kept": min(r["rare_human_kept"] for r in sel),
+            "mean_rare_kept": float(np.mean([r["rare_human_kept"] for r in sel])),
+            "min_human_kept": min(r["human_kept"] for r in sel),
+            "max_dup_groups_twice": max(r["dup_groups_twice"] for r in sel),
+        })
+    checks = [c | {"seed": seed} for seed, report in zip(seeds, reports) for c in report["checks"]]
+    return {"seeds": seeds, "rows": rows, "per_cap": per_cap,
+            "checks_failed": [c for c in checks if not c["pass"]],
+            "all_pass": all(r["all_pass"] for r in reports)}
+
+
+def seeds_markdown(summary: dict) -> str:
+    lines = ["# rebuild benchmark over several pools", "",
+             f"Seeds {summary['seeds']}: one pool each (same sizes, other records and duplicates).", "",
+             "| cap | true share: worst / mean | rare human kept: worst / mean | human kept: worst | "
+             "dup groups twice: worst |", "|---|---|---|---:|---:|"]
+    for c in summary["per_cap"]:
+        lines.append(f"| {c['cap']:g} | {c['max_true_share']:.3f} / {c['mean_true_share']:.3f} | "
+                     f"{c['min_rare_kept']:.3f} / {c['mean_rare_kept']:.3f} | {c['min_human_kept']:.3f} | "
+                     f"{c['max_dup_groups_twice']} |")
+    lines += ["", "| seed | cap | true share | rare human kept | human kept | dup groups twice |",
+              "|---:|---:|---:|---:|---:|---:|"]
+    for r in summary["rows"]:
+        lines.append(f"| {r['seed']} | {r['cap']:g} | {r['true_synthetic_share']:.3f} | {r['rare_human_kept']:.3f} | "
+                     f"{r['human_kept']:.3f} | {r['dup_groups_twice']} |")
+    failed = summary["checks_failed"]
+    lines += ["", f"Checks missed: {len(failed)}" + ("" if not failed else ": " + "; ".join(
+        f"seed {c['seed']}: {c['check']} ({c['value'] if isinstance(c['value'], int) else round(c['value'], 3)})"
+        for c in failed)), ""]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", default=str(default_cache_dir() / "corpus.parquet"))
@@ -391,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector-encoder", default="minilm", help="Encoder of a fallback detector.")
     parser.add_argument("--encoder", default="minilm", help="Encoder of the rebuild's joint tail stage.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="Run on several pools (one per seed); the detailed report is the first seed's, and "
+                             "rebuild_benchmark_seeds.md/json summarise every seed.")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
@@ -400,13 +452,20 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     except ImportError:  # pragma: no cover
         pass
-    report = run(args)
+    seeds = args.seeds or [args.seed]
+    reports = [run(argparse.Namespace(**{**vars(args), "seed": seed})) for seed in seeds]
+    report = reports[0]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "rebuild_benchmark.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out / "rebuild_benchmark.md").write_text(to_markdown(report), encoding="utf-8")
     print(to_markdown(report))
-    return 0 if report["all_pass"] else 1
+    if len(reports) > 1:
+        summary = summarise_seeds(seeds, reports)
+        (out / "rebuild_benchmark_seeds.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (out / "rebuild_benchmark_seeds.md").write_text(seeds_markdown(summary), encoding="utf-8")
+        print(seeds_markdown(summary))
+    return 0 if all(r["all_pass"] for r in reports) else 1
 
 
 if __name__ == "__main__":
