@@ -70,10 +70,27 @@ def test_refuses_to_overwrite_input_and_unwritable_paths(corpus, tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
+def test_text_near_duplicates_are_joined_unless_turned_off(tmp_path, tails_sample):
+    texts = [t for t in tails_sample["text"].to_list() if len(t.split()) >= 40][:40]
+    words = texts[0].split(" ")
+    texts.append(" ".join(words[:10] + words[11:]).upper())  # one word dropped, all upper case
+    path = tmp_path / "c.jsonl"
+    pl.DataFrame({"id": [f"r{i}" for i in range(len(texts))], "text": texts}).write_ndjson(path)
+    common = ("score", path, "--model", "none", "--encoder", "static", "--dup-threshold", "1.0", "--quiet")
+    assert run(*common, "-o", tmp_path / "on.parquet").exit_code == 0
+    assert run(*common, "--text-dup-threshold", "0", "-o", tmp_path / "off.parquet").exit_code == 0
+    on, off = pl.read_parquet(tmp_path / "on.parquet"), pl.read_parquet(tmp_path / "off.parquet")
+    assert on["dup_cluster"][40] == on["dup_cluster"][0] and on["is_near_duplicate"].sum() == 1
+    assert off["dup_cluster"][40] != off["dup_cluster"][0] and off["is_near_duplicate"].sum() == 0
+    manifest = json.loads((tmp_path / "off.manifest.json").read_text())
+    assert manifest["parameters"]["text_dup_threshold"] == 0.0
+
+
 def test_help_lists_options():
     result = run("score", "--help")
     assert result.exit_code == 0
-    for option in ("--text-column", "--id-column", "--encoder", "--reference", "--model", "--seed", "--keep"):
+    for option in ("--text-column", "--id-column", "--encoder", "--reference", "--model", "--seed", "--keep",
+                   "--dup-threshold", "--text-dup-threshold"):
         assert option in result.output
 
 
