@@ -103,18 +103,18 @@ def reference(out: Path, seed: int, quick: bool) -> None:
 def text(out: Path, seed: int, generations: int, quick: bool) -> None:
     sizes = {"n_gold": 500, "n_test": 200, "n_holdout": 100, "n_fresh": 100, "n_synthetic": 500} if quick else {}
     config = TextSimulationConfig(generations=generations, seed=seed, **sizes)
-    policy = RebuildPolicy(max_synthetic=0.2, seed=seed)
-    # The same cap as a ceiling only: no candidate that looks synthetic is added (--max-p 0.5).
-    ceiling = RebuildPolicy(max_synthetic=0.2, max_p=0.5, seed=seed)
+    policy = RebuildPolicy(max_synthetic=0.2, seed=seed)  # rebuild's defaults: max_p 0.9, keep_rare 0.95
+    # The same cap filled with model samples whatever the detector says of them (--max-p 1).
+    fill = RebuildPolicy(max_synthetic=0.2, max_p=1.0, seed=seed)
     regimes = [make_regime(name) for name in ("replace", "naive_mix", "gold_mix", "accumulate")]
     regimes.append(make_regime("synthfilter", policy=policy))  # detector fitted in the loop
-    regimes.append(make_regime("synthfilter", policy=ceiling, name="synthfilter_ceiling"))
+    regimes.append(make_regime("synthfilter", policy=fill, name="synthfilter_fill"))
     if (default_model_path() / "model.json").is_file():  # the shipped detector, zero-shot on n-gram text
         regimes.append(make_regime("synthfilter", policy=policy, detector="shipped", name="synthfilter_shipped"))
     else:
         print("  (no shipped detector at models/: skipping synthfilter_shipped)")
     regimes.append(make_regime("oracle", policy=policy))
-    regimes.append(make_regime("oracle", policy=ceiling, name="oracle_ceiling"))
+    regimes.append(make_regime("oracle", policy=fill, name="oracle_fill"))
     started = time.perf_counter()
 
     def tick(name: str, t: int) -> None:

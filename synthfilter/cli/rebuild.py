@@ -124,9 +124,10 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
               help="Protect human-looking records at or above this rarity (percentile against gold); 'off' to disable.")
 @click.option("--rare-max-p", default=0.5, show_default=True, type=float,
               help="A rare record is protected only if its adjusted p_synthetic is at most this.")
-@click.option("--max-p", default=1.0, show_default=True, type=float,
-              help="Never select a candidate whose adjusted p_synthetic is above this; 1 fills the output up to "
-                   "the cap, 0.5 adds no record that looks synthetic (the cap becomes a ceiling only).")
+@click.option("--max-p", default=0.9, show_default=True, type=float,
+              help="Never select a candidate whose adjusted p_synthetic is above this (the cap is not filled "
+                   "with text the detector is sure a model wrote); 1 fills the output up to the cap whatever "
+                   "the records look like, 0.5 adds no record that looks synthetic.")
 @click.option("--dedup/--no-dedup", default=True, show_default=True,
               help="Keep one record per near-duplicate cluster (gold first).")
 @seed_option
@@ -148,8 +149,9 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
     Keeps every gold record unaltered, one record per near-duplicate cluster,
     and rare records that look human; then adds the most human-looking
     candidates while the expected synthetic share of the whole output stays
-    under --max-synthetic. With --max-p 0.5, candidates that look synthetic
-    (adjusted p_synthetic above 0.5) are never added, even under the cap.
+    under --max-synthetic. Candidates the detector is confident a model
+    wrote (adjusted p_synthetic above --max-p, 0.9) are never added, even
+    under the cap; --max-p 1 fills the cap with whatever is left.
     Writes the training set, a decisions file (one row per input record,
     with its reason) and a manifest. CANDIDATES are scores
     files from `synthfilter score`, or raw corpora (scored here first).

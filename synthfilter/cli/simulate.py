@@ -120,9 +120,9 @@ def _print_table(out: Console, table: pl.DataFrame, kind: str, every: int, gener
               help="text: synthfilter/oracle cap on the expected synthetic share.")
 @click.option("--keep-rare", type=click.FloatRange(0.0, 1.0), default=0.95, show_default=True,
               help="text: rarity from which human-looking candidates are protected.")
-@click.option("--max-p", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
-              help="text: synthfilter/oracle never select a candidate whose adjusted p_synthetic is above this; "
-                   "1 fills the training set up to the cap, 0.5 adds no machine-looking record.")
+@click.option("--max-p", type=click.FloatRange(0.0, 1.0), default=0.9, show_default=True,
+              help="text: synthfilter/oracle never select a candidate whose adjusted p_synthetic is above this "
+                   "(rebuild's default); 1 fills the training set up to the cap with model samples.")
 @click.option("--detector", type=click.Choice(["inloop", "shipped"]), default="inloop", show_default=True,
               help="text: synthfilter's detector: fitted each generation on gold vs fresh samples of the "
                    "previous model, or the shipped model.")

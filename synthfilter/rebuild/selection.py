@@ -16,8 +16,8 @@ The rule, in order:
 3. Candidate representatives that are rare (``rarity >= keep_rare``) *and* look
    human (adjusted ``p <= rare_max_p``) are kept (``protected-rare``); their
    expected synthetic count counts against the cap.
-4. Remaining representatives that look synthetic (adjusted ``p > max_p``;
-   none at the default ``max_p=1``) are dropped (``looks-synthetic``).
+4. Remaining representatives that look synthetic (adjusted ``p > max_p``,
+   0.9 by default) are dropped (``looks-synthetic``).
 5. The others are ranked by ascending adjusted ``p`` (ties by
    ``synthetic_score`` when present, then id: isotonic calibration gives a
    whole step one ``p``, and the score still orders it) and the longest

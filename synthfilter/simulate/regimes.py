@@ -202,7 +202,9 @@ class SynthfilterRegime(_RebuildRegime):
     policy : RebuildPolicy, optional
         ``RebuildPolicy(max_synthetic=0.2)`` (which protects rare records at
         ``keep_rare=0.95``, dedups, and fills the training set up to the cap
-        with the most human-looking candidates) by default.
+        with the most human-looking candidates whose adjusted ``p`` is at most
+        ``max_p=0.9``) by default; ``max_p=1.0`` fills the cap with model
+        samples even when the detector is sure of them.
     detector : {"inloop", "shipped"} or OriginScorer, default "inloop"
         ``"inloop"``: each generation fits an
         :class:`~synthfilter.origin.OriginScorer` on gold paragraphs

@@ -10,7 +10,7 @@ def test_defaults_and_dict():
     policy = RebuildPolicy()
     assert policy.to_dict() == {
         "max_synthetic": 0.2, "min_gold_share": 0.0, "target_size": None, "keep_rare": 0.95,
-        "rare_max_p": 0.5, "max_p": 1.0, "dedup": True, "seed": 0,
+        "rare_max_p": 0.5, "max_p": 0.9, "dedup": True, "seed": 0,
     }
 
 

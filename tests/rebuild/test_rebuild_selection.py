@@ -65,6 +65,16 @@ def test_records_that_look_synthetic_are_not_used_to_fill_the_cap():
     assert out_share(sel) == pytest.approx((0.05 + 0.1 + 0.2 + 0.3) / 6)  # under the cap, not filled to it
 
 
+def test_default_policy_does_not_fill_the_cap_with_confident_machine_text():
+    p = [0.95, 0.1, 0.3, 0.05, 0.6, 0.9]
+    sel = select(frame(p), gold_frame(20), RebuildPolicy(max_synthetic=0.2, keep_rare=None))
+    reasons = dict(zip(sel.decisions["id"], sel.decisions["reason"]))
+    assert reasons["c000"] == "looks-synthetic"     # 0.95 > max_p 0.9, though the cap had room for it
+    assert reasons["c005"] == "selected"            # 0.9 is not above it
+    filled = select(frame(p), gold_frame(20), RebuildPolicy(max_synthetic=0.2, keep_rare=None, max_p=1.0))
+    assert filled.decisions.filter(pl.col("id") == "c000")["reason"].item() == "selected"
+
+
 def brute_force_max(p, n_gold, cap):
     best = 0
     for r in range(len(p), 0, -1):
