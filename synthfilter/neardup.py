@@ -75,7 +75,9 @@ def near_duplicate_pairs(
     Returns
     -------
     rows, cols : numpy.ndarray of int64
-        Index pairs ``rows[i] > cols[i]``, sorted; each pair once.
+        Index pairs ``rows[i] > cols[i]`` in order of ``rows``: enough pairs
+        to join every near-duplicate cluster (transitively), not every pair
+        of its members. Texts with equal normal forms are always joined.
 
     Examples
     --------
@@ -89,24 +91,40 @@ def near_duplicate_pairs(
         raise ConfigError(f"the text near-duplicate threshold must be in (0, 1], got {threshold}")
     if shingle_size < 1:
         raise ConfigError(f"shingle_size must be >= 1, got {shingle_size}")
-    sets = [shingles(t, shingle_size) for t in texts]
+    # One pass: each text is queried against the texts before it, then inserted, so no
+    # sketch or shingle set is kept beyond the LSH index. Equal normal forms pair with
+    # their first occurrence directly; a candidate already joined to the text through
+    # other pairs is not checked again (the clusters are the same, and a template
+    # repeated thousands of times does not cost a quadratic number of checks).
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    hashes: list[MinHash | None] = []
-    for i, s in enumerate(sets):
-        if not s:
-            hashes.append(None)
-            continue
-        m = MinHash(num_perm=num_perm, seed=seed)
-        m.update_batch([g.encode("utf-8") for g in s])
-        lsh.insert(i, m, check_duplication=False)
-        hashes.append(m)
+    first_of: dict[str, int] = {}
+    parent = list(range(len(texts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
     rows: list[int] = []
     cols: list[int] = []
-    for i, m in enumerate(hashes):
-        if m is None:
+    for i, text in enumerate(texts):
+        norm = normalise_text(text)
+        if not norm:
             continue
-        for j in sorted(j for j in lsh.query(m) if j < i):
-            if jaccard(sets[i], sets[j]) >= threshold:
+        j = first_of.setdefault(norm, i)
+        if j != i:
+            rows.append(i)
+            cols.append(j)
+            parent[find(i)] = find(j)
+            continue
+        own = shingles(text, shingle_size)
+        sketch = MinHash(num_perm=num_perm, seed=seed)
+        sketch.update_batch([g.encode("utf-8") for g in own])
+        for j in sorted(lsh.query(sketch)):
+            if find(i) != find(j) and jaccard(own, shingles(texts[j], shingle_size)) >= threshold:
                 rows.append(i)
                 cols.append(j)
+                parent[find(i)] = find(j)
+        lsh.insert(i, sketch, check_duplication=False)
     return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)

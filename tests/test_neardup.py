@@ -71,3 +71,20 @@ def test_same_texts_same_pairs(paragraphs):
     b = near_duplicate_pairs(list(texts), seed=3)
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
     assert pl.Series(a[0]).len() >= 5
+
+
+def test_many_copies_of_a_template_form_one_cluster_with_few_pairs(paragraphs):
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    template = paragraphs[1]
+    words = template.split(" ")
+    texts = [" ".join(words[:i % 30] + words[i % 30 + 1 :]) for i in range(600)]  # 30 variants, 20 copies each
+    texts += paragraphs[2:40]
+    rows, cols = near_duplicate_pairs(texts)
+    n = len(texts)
+    _, labels = connected_components(coo_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n)), directed=False)
+    assert len(set(labels[:600])) == 1                      # every copy in one cluster
+    assert len(set(labels[600:])) == n - 600                  # the distinct paragraphs stay apart
+    assert labels[600] != labels[0]
+    assert rows.size == 599                                 # a spanning set of pairs, not all 179,700
