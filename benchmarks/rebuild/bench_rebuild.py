@@ -378,9 +378,9 @@ def summarise_seeds(seeds: list[int], reports: list[dict]) -> dict:
     for seed, report in zip(seeds, reports):
         for r in report["results"]:
             if r["method"].startswith("rebuild") and "error" not in r:
-                rows.append({"seed": seed, "method": r["method"], "cap": r["cap"], "true_synthetic_share": r["true_synthetic_share"],
-                             "rare_human_kept": r["rare_human_kept"], "human_kept": r["human_kept"],
-                             "dup_groups_twice": r["dup_groups_twice"]})
+                rows.append({"seed": seed, "method": r["method"], "cap": r["cap"],
+                             "true_synthetic_share": r["true_synthetic_share"], "rare_human_kept": r["rare_human_kept"],
+                             "human_kept": r["human_kept"], "dup_groups_twice": r["dup_groups_twice"]})
     keys = sorted({(r["method"], r["cap"]) for r in rows}, key=lambda k: (k[0] != "rebuild", k[0], k[1]))
     per_cap = []
     for method, cap in keys:
@@ -413,8 +413,8 @@ def seeds_markdown(summary: dict) -> str:
     lines += ["", "| seed | method | cap | true share | rare human kept | human kept | dup groups twice |",
               "|---:|---|---:|---:|---:|---:|---:|"]
     for r in summary["rows"]:
-        lines.append(f"| {r['seed']} | {r['method']} | {r['cap']:g} | {r['true_synthetic_share']:.3f} | {r['rare_human_kept']:.3f} | "
-                     f"{r['human_kept']:.3f} | {r['dup_groups_twice']} |")
+        lines.append(f"| {r['seed']} | {r['method']} | {r['cap']:g} | {r['true_synthetic_share']:.3f} | "
+                     f"{r['rare_human_kept']:.3f} | {r['human_kept']:.3f} | {r['dup_groups_twice']} |")
     failed = summary["checks_failed"]
     lines += ["", f"Checks missed: {len(failed)}" + ("" if not failed else ": " + "; ".join(
         f"seed {c['seed']}: {c['check']} ({c['value'] if isinstance(c['value'], int) else round(c['value'], 3)})"
