@@ -5,7 +5,8 @@
 Encoding: real held-out-style paragraphs (ShareGPT turns, 200-600 characters)
 through each packaged encoder, no cache. Search: FAISS k-NN (k=10) over real
 paragraph embeddings from the static encoder, exact (flat) and IVF, with IVF
-recall@10 against exact search. Prints one JSON object.
+recall@10 against exact search (the duplicate graph includes the shingle
+near-duplicate pass, also timed on its own). Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from synthfilter.data.sharegpt import load_sharegpt
 from synthfilter.encoders import get_encoder
+from synthfilter.neardup import near_duplicate_pairs
 from synthfilter.tails import TailScorer
 
 
@@ -52,6 +54,12 @@ def main() -> None:
         if pool is None:
             continue
         x = static.encode(pool)
+        start = time.perf_counter()
+        rows, _ = near_duplicate_pairs(pool)
+        elapsed = time.perf_counter() - start
+        out[f"text_near_duplicates_{n}"] = {"records": n, "seconds": round(elapsed, 2),
+                                            "records_per_s": round(n / elapsed, 1), "pairs": int(rows.size)}
+        print(json.dumps(out[f"text_near_duplicates_{n}"]), flush=True)
         for kind in ("flat", "ivf"):
             if kind == "flat" and n > 50000:
                 continue
