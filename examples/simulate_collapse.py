@@ -15,7 +15,7 @@ and prints a summary; exits 0 whatever the verdicts, which it reports.
 
 Usage::
 
-    python examples/simulate_collapse.py [--out-dir DIR] [--generations 10] [--seed 0] [--quick]
+    python examples/simulate_collapse.py [--out-dir DIR] [--generations 10] [--seed 0] [--quick] [--no-monitor]
 
 ``--quick`` shrinks every size (a smoke run of about a minute).
 """
@@ -100,9 +100,10 @@ def reference(out: Path, seed: int, quick: bool) -> None:
     print(f"  80% real + rare: types kept {kept:.5f} (ref 1.0), TV {tv:.4f} (ref 0.037)")
 
 
-def text(out: Path, seed: int, generations: int, quick: bool) -> None:
+def text(out: Path, seed: int, generations: int, quick: bool, monitor: bool = True) -> None:
     sizes = {"n_gold": 500, "n_test": 200, "n_holdout": 100, "n_fresh": 100, "n_synthetic": 500} if quick else {}
-    config = TextSimulationConfig(generations=generations, seed=seed, **sizes)
+    # monitor: synthfilter's diversity metrics of each generation's samples against gold (about 1 s each).
+    config = TextSimulationConfig(generations=generations, seed=seed, monitor=monitor, **sizes)
     policy = RebuildPolicy(max_synthetic=0.2, seed=seed)  # rebuild's defaults: max_p 0.9, keep_rare 0.95
     # The same cap filled with model samples whatever the detector says of them (--max-p 1).
     fill = RebuildPolicy(max_synthetic=0.2, max_p=1.0, seed=seed)
@@ -125,10 +126,11 @@ def text(out: Path, seed: int, generations: int, quick: bool) -> None:
     table = result.table
     _write_csv(table, out / "simulate-text.csv")
     plot_simulation(table, "text", out / "simulate-text.png", title="Trigram LM trained on its own output")
+    monitor_cols = [c for c in ("monitor_recall", "monitor_tail_recall") if c in table.columns]
     last = table.filter(pl.col("generation") == generations).select(
         "regime", "perplexity_ratio", "rare_kept", "types_kept", "distinct_2", "tv_unigram", "synthetic_share",
-        "n_train")
-    with pl.Config(tbl_rows=20, tbl_cols=10, tbl_width_chars=140, float_precision=3):
+        "n_train", *monitor_cols)
+    with pl.Config(tbl_rows=20, tbl_cols=12, tbl_width_chars=170, float_precision=3):
         print(last)
     t = generations
     r_rare, r_ppl = _value(table, "replace", t, "rare_kept"), _value(table, "replace", t, "perplexity_ratio")
@@ -151,11 +153,13 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=10, help="text generations")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--no-monitor", action="store_true",
+                        help="skip the monitor metrics of each generation's samples (k-NN recall, tail recall, MMD)")
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     reference(args.out_dir, args.seed, args.quick)
-    text(args.out_dir, args.seed, args.generations, args.quick)
+    text(args.out_dir, args.seed, args.generations, args.quick, monitor=not args.no_monitor)
     print(f"\nAll done in {time.perf_counter() - started:.0f} s; tables and plots in {args.out_dir}/")
 
 

@@ -25,6 +25,9 @@ PANELS: dict[str, list[tuple[str, str, float | None]]] = {
         ("distinct_2", "distinct-2 of samples", None),
         ("tv_unigram", "unigram TV distance to gold", 0.0),
         ("synthetic_share", "true synthetic share of training data", None),
+        ("monitor_recall", "monitor: k-NN recall of gold by samples", None),
+        ("monitor_tail_recall", "monitor: recall of gold's rarest decile", None),
+        ("monitor_mmd_rbf", "monitor: MMD² of samples to gold", 0.0),
     ],
 }
 
