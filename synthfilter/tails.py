@@ -89,7 +89,9 @@ class TailScorer(ParamsMixin):
         Also join records whose character 5-gram shingle sets have a Jaccard
         similarity at least this high (needs ``texts``; MinHash LSH, see
         :mod:`synthfilter.neardup`): small edits that move a content word,
-        which embeddings can put under ``dup_threshold``. ``None`` turns it off.
+        which embeddings can put under ``dup_threshold``; equal normalised
+        texts are joined by it too, whatever ``exact_duplicates`` says.
+        ``None`` turns it off.
     index : {"auto", "flat", "ivf"}, default "auto"
         Exact search, IVF, or IVF only from ``ivf_threshold`` vectors.
     ivf_threshold : int, default 50_000
