@@ -3,15 +3,24 @@
 :class:`OriginScorer` joins five feature blocks (sentence embeddings from an
 :class:`~synthfilter.encoders.Encoder`, hashed character n-grams, hashed word
 n-grams, stylometric statistics, and the likelihood of the text under word
-n-gram language models of human and of machine text), fits one
-L2-regularised logistic regression on them,
-and calibrates its scores on held-out data (isotonic by default). The held-out
+n-gram language models of human and of machine text) and calibrates its
+scores on held-out data (isotonic by default). Two classifiers are on offer:
+
+* ``"boosted"`` (default): a logistic regression on the sparse n-gram blocks
+  gives one score, cross-fitted by document so that the second stage sees
+  out-of-sample values; gradient-boosted trees
+  (:class:`~sklearn.ensemble.HistGradientBoostingClassifier`) then combine it
+  with the dense blocks (embeddings, style, likelihood statistics), which lets
+  them use interactions a linear model cannot (on the shipped model's splits:
+  see ``models/origin-v3/MODEL_CARD.md``);
+* ``"linear"``: one L2-regularised logistic regression on all blocks. The held-out
 probabilities of each class are kept too: they correct the corpus-level share
 estimate (:mod:`synthfilter.share`).
 
 Models are saved as a folder with ``model.json`` (parameters, metrics, the
 share calibration) and ``weights.npz`` (plain arrays, loaded with
-``allow_pickle=False``): loading one runs no code. Pickle and joblib files are
+``allow_pickle=False``; the trees as node tables,
+:class:`~synthfilter.trees.TreeEnsemble`): loading one runs no code. Pickle and joblib files are
 refused unless the caller passes ``trusted=True``.
 """
 
@@ -27,8 +36,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, StratifiedKFold
 
 from synthfilter.base import ParamsMixin
 from synthfilter.encoders import get_encoder
@@ -42,9 +53,13 @@ from synthfilter.features import (
 from synthfilter.io import atomic_path, atomic_write_text
 from synthfilter.scoring import ScoringContext, register_stage
 from synthfilter.share import ShareCalibration, estimate_share
+from synthfilter.trees import TreeEnsemble
 
-MODEL_FORMAT = "synthfilter.origin/1"
-DEFAULT_MODEL_NAME = "origin-v2"
+MODEL_FORMAT = "synthfilter.origin/2"
+#: Formats :meth:`OriginScorer.load` reads (``/1``: linear models of earlier releases).
+READABLE_FORMATS = ("synthfilter.origin/1", MODEL_FORMAT)
+DEFAULT_MODEL_NAME = "origin-v3"
+CLASSIFIERS = ("boosted", "linear")
 UNSAFE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".skops")
 
 
@@ -69,8 +84,19 @@ class OriginScorer(ParamsMixin):
         turns the block off. On the 3,000-per-source corpus it raised the
         held-out AUROC from 0.899 to 0.936 and TPR at 1 % FPR from 0.19 to 0.29
         (source-balanced weights in both).
+    classifier : {"boosted", "linear"}, default "boosted"
+        ``"boosted"``: gradient-boosted trees over the dense blocks and the
+        cross-fitted score of a logistic regression on the n-gram blocks;
+        ``"linear"``: one logistic regression on every block.
     C : float, default 16.0
-        Inverse regularisation strength of the logistic regression.
+        Inverse regularisation strength of the logistic regression(s).
+    n_trees : int, default 500
+        Boosting iterations (``"boosted"`` only).
+    learning_rate : float, default 0.05
+        Shrinkage of each tree (``"boosted"`` only).
+    cv_folds : int, default 5
+        Folds of the cross-fitted n-gram score (``"boosted"`` only); by
+        document when ``fit`` gets ``groups``.
     calibration : {"isotonic", "sigmoid"}, default "isotonic"
         Calibration map fitted on held-out data.
     calibration_fraction : float, default 0.25
@@ -105,7 +131,11 @@ class OriginScorer(ParamsMixin):
         word_ngram_range: tuple[int, int] = (1, 2),
         n_features: int = 2**18,
         lm_orders: tuple[int, ...] = (1, 2),
+        classifier: str = "boosted",
         C: float = 16.0,
+        n_trees: int = 500,
+        learning_rate: float = 0.05,
+        cv_folds: int = 5,
         calibration: str = "isotonic",
         calibration_fraction: float = 0.25,
         seed: int = 0,
@@ -119,7 +149,11 @@ class OriginScorer(ParamsMixin):
         self.word_ngram_range = word_ngram_range
         self.n_features = n_features
         self.lm_orders = lm_orders
+        self.classifier = classifier
         self.C = C
+        self.n_trees = n_trees
+        self.learning_rate = learning_rate
+        self.cv_folds = cv_folds
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
         self.seed = seed
@@ -128,44 +162,88 @@ class OriginScorer(ParamsMixin):
     def _encoder(self):
         return get_encoder(self.encoder)
 
-    def _features(
+    def _blocks(
         self,
         texts: Sequence[str],
         fit: bool = False,
         show_progress: bool = False,
         y: np.ndarray | None = None,
         groups: Sequence[str] | None = None,
-    ) -> sp.csr_matrix:
+    ) -> tuple[sp.csr_matrix | None, np.ndarray | None]:
+        """The sparse n-gram blocks and the dense blocks (embeddings, style, likelihood), each ``None`` when off."""
         if not (self.use_embeddings or self.use_char_ngrams or self.use_word_ngrams or self.use_style or self.lm_orders):
             raise ConfigError("OriginScorer needs at least one feature block")
-        blocks = []
+        sparse, dense = [], []
         if self.use_embeddings:
             emb = self._encoder().encode(list(texts), show_progress=show_progress)
             if fit:
                 self.encoder_id_ = self._encoder().id
-            blocks.append(sp.csr_matrix(emb))
+            dense.append(np.asarray(emb, dtype=np.float32))
         if self.use_char_ngrams:
             if fit:
                 self.ngrams_ = HashedNgramFeatures("char_wb", self.ngram_range, self.n_features).fit(texts)
-            blocks.append(self.ngrams_.transform(texts))
+            sparse.append(self.ngrams_.transform(texts))
         if self.use_word_ngrams:
             if fit:
                 self.word_ngrams_ = HashedNgramFeatures("word", self.word_ngram_range, self.n_features).fit(texts)
-            blocks.append(self.word_ngrams_.transform(texts))
+            sparse.append(self.word_ngrams_.transform(texts))
         if self.use_style:
             stats = style_statistics(texts)
             if fit:
                 self.style_mean_ = stats.mean(axis=0)
                 self.style_scale_ = stats.std(axis=0) + 1e-9
             z = np.clip((stats - self.style_mean_) / self.style_scale_, -6, 6) / np.sqrt(len(STYLE_FEATURES))
-            blocks.append(sp.csr_matrix(z.astype(np.float32)))
+            dense.append(z.astype(np.float32))
         if self.lm_orders:
             if fit:
                 self.lm_ = NGramLikelihoodFeatures(tuple(self.lm_orders), seed=self.seed)
-                blocks.append(sp.csr_matrix(self.lm_.fit_transform(texts, y, groups)))
+                dense.append(np.asarray(self.lm_.fit_transform(texts, y, groups), dtype=np.float32))
             else:
-                blocks.append(sp.csr_matrix(self.lm_.transform(texts)))
-        return sp.hstack(blocks, format="csr", dtype=np.float32)
+                dense.append(np.asarray(self.lm_.transform(texts), dtype=np.float32))
+        return (sp.hstack(sparse, format="csr", dtype=np.float32) if sparse else None,
+                np.hstack(dense) if dense else None)
+
+    def _linear_matrix(self, sparse: sp.csr_matrix | None, dense: np.ndarray | None) -> sp.csr_matrix:
+        # Column order of the linear model: embeddings, char n-grams, word n-grams, style, likelihood.
+        n_emb = self._n_embedding_columns(dense)
+        parts = []
+        if dense is not None and n_emb:
+            parts.append(sp.csr_matrix(dense[:, :n_emb]))
+        if sparse is not None:
+            parts.append(sparse)
+        if dense is not None and dense.shape[1] > n_emb:
+            parts.append(sp.csr_matrix(dense[:, n_emb:]))
+        return sp.hstack(parts, format="csr", dtype=np.float32)
+
+    def _n_embedding_columns(self, dense: np.ndarray | None) -> int:
+        if dense is None or not self.use_embeddings:
+            return 0
+        rest = (len(STYLE_FEATURES) if self.use_style else 0) + (self.lm_.n_features if self.lm_orders else 0)
+        return dense.shape[1] - rest
+
+    def _cross_fitted_ngram_scores(
+        self, sparse: sp.csr_matrix, y: np.ndarray, weights: np.ndarray | None, groups: np.ndarray | None
+    ) -> np.ndarray:
+        """Out-of-fold scores of the n-gram logistic regression for the training records."""
+        if groups is not None and np.unique(groups).size >= self.cv_folds:
+            folds = GroupKFold(n_splits=self.cv_folds).split(sparse, y, groups)
+        else:
+            n_splits = int(min(self.cv_folds, np.bincount(y).min()))
+            if n_splits < 2:
+                raise ConfigError("the boosted classifier needs at least 2 training records of each class")
+            folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.seed).split(sparse, y)
+        scores = np.empty(y.size, dtype=np.float64)
+        for fit_idx, out_idx in folds:
+            if np.unique(y[fit_idx]).size < 2:
+                raise ConfigError("a cross-fitting fold holds one class only; give more documents of each class")
+            model = self._ngram_regression().fit(
+                sparse[fit_idx], y[fit_idx], sample_weight=None if weights is None else weights[fit_idx]
+            )
+            scores[out_idx] = model.decision_function(sparse[out_idx])
+        return scores
+
+    def _ngram_regression(self) -> LogisticRegression:
+        return LogisticRegression(C=self.C, solver="liblinear", max_iter=1000, random_state=self.seed)
 
     # --------------------------------------------------------------------------- fitting
     def fit(
@@ -216,6 +294,8 @@ class OriginScorer(ParamsMixin):
             raise ConfigError("labels must contain both 0 (human) and 1 (machine), and nothing else")
         if self.calibration not in ("isotonic", "sigmoid"):
             raise ConfigError(f"calibration must be 'isotonic' or 'sigmoid', not {self.calibration!r}")
+        if self.classifier not in CLASSIFIERS:
+            raise ConfigError(f"classifier must be one of {', '.join(CLASSIFIERS)}, not {self.classifier!r}")
         rng = np.random.default_rng(self.seed)
         groups = None if groups is None else np.asarray(groups, dtype=str)
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -240,12 +320,10 @@ class OriginScorer(ParamsMixin):
         if set(np.unique(calib_y)) != {0, 1}:
             raise ConfigError("the calibration set must contain both classes")
 
-        x = self._features(texts, fit=True, show_progress=show_progress, y=y, groups=groups)
+        sparse, dense = self._blocks(texts, fit=True, show_progress=show_progress, y=y, groups=groups)
         if weights is not None:
             weights = weights * (weights.size / weights.sum())  # mean 1: C keeps its meaning
-        self.classifier_ = LogisticRegression(
-            C=self.C, solver="liblinear", max_iter=1000, random_state=self.seed
-        ).fit(x, y, sample_weight=weights)
+        self._fit_classifier(sparse, dense, y, weights, groups)
         scores = self.decision_function(calib_texts)
         self._fit_calibrator(scores, calib_y)
         # Out-of-sample calibrated probabilities for the share correction: cross-fit
@@ -271,6 +349,34 @@ class OriginScorer(ParamsMixin):
         self.model_id_ = f"{DEFAULT_MODEL_NAME}-unsaved@{self._weights_digest()}"
         return self
 
+    def _fit_classifier(
+        self,
+        sparse: sp.csr_matrix | None,
+        dense: np.ndarray | None,
+        y: np.ndarray,
+        weights: np.ndarray | None,
+        groups: np.ndarray | None,
+    ) -> None:
+        for name in ("classifier_", "coef_", "intercept_", "trees_", "ngram_coef_", "ngram_intercept_"):
+            self.__dict__.pop(name, None)
+        if self.classifier == "linear":
+            self.classifier_ = self._ngram_regression().fit(
+                self._linear_matrix(sparse, dense), y, sample_weight=weights
+            )
+            return
+        columns = [] if dense is None else [dense.astype(np.float64)]
+        if sparse is not None:
+            out_of_fold = self._cross_fitted_ngram_scores(sparse, y, weights, groups)
+            ngram_model = self._ngram_regression().fit(sparse, y, sample_weight=weights)
+            self.ngram_coef_ = ngram_model.coef_.ravel().astype(np.float32).astype(np.float64)
+            self.ngram_intercept_ = float(ngram_model.intercept_[0])
+            columns.insert(0, out_of_fold[:, None])
+        boosted = HistGradientBoostingClassifier(
+            max_iter=self.n_trees, learning_rate=self.learning_rate, max_leaf_nodes=31, l2_regularization=1.0,
+            early_stopping=False, random_state=self.seed,
+        ).fit(np.hstack(columns), y, sample_weight=weights)
+        self.trees_ = TreeEnsemble.from_estimator(boosted)
+
     def _fit_calibrator(self, scores: np.ndarray, y: np.ndarray) -> None:
         mapping = _fit_calibration_map(self.calibration, scores, y)
         self.calibrator_ = mapping.params
@@ -280,15 +386,21 @@ class OriginScorer(ParamsMixin):
 
     # --------------------------------------------------------------------------- prediction
     def _check_fitted(self) -> None:
-        if not hasattr(self, "classifier_") and not hasattr(self, "coef_"):
+        if not any(hasattr(self, name) for name in ("classifier_", "coef_", "trees_")):
             raise ModelError("OriginScorer is not fitted; call fit() or load a model")
 
     def decision_function(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """Uncalibrated scores (log-odds of the logistic regression)."""
+        """Uncalibrated scores (log-odds of the classifier)."""
         self._check_fitted()
-        x = self._features(list(texts), show_progress=show_progress)
-        coef, intercept = self._linear()
-        return np.asarray(x @ coef, dtype=np.float64).ravel() + intercept
+        sparse, dense = self._blocks(list(texts), show_progress=show_progress)
+        if not hasattr(self, "trees_"):
+            coef, intercept = self._linear()
+            return np.asarray(self._linear_matrix(sparse, dense) @ coef, dtype=np.float64).ravel() + intercept
+        columns = [] if dense is None else [dense.astype(np.float64)]
+        if sparse is not None:
+            columns.insert(0, (np.asarray(sparse @ self.ngram_coef_, dtype=np.float64).ravel()
+                               + self.ngram_intercept_)[:, None])
+        return self.trees_.decision_function(np.hstack(columns))
 
     def _linear(self) -> tuple[np.ndarray, float]:
         # Weights are stored as float32; predictions use the stored values so that
@@ -319,8 +431,14 @@ class OriginScorer(ParamsMixin):
 
     # --------------------------------------------------------------------------- persistence
     def _arrays(self) -> dict[str, np.ndarray]:
-        coef, intercept = self._linear()
-        arrays = {"coef": coef.astype(np.float32), "intercept": np.array([intercept])}
+        if hasattr(self, "trees_"):
+            arrays = self.trees_.to_arrays()
+            if hasattr(self, "ngram_coef_"):
+                arrays.update({"ngram_coef": self.ngram_coef_.astype(np.float32),
+                               "ngram_intercept": np.array([self.ngram_intercept_])})
+        else:
+            coef, intercept = self._linear()
+            arrays = {"coef": coef.astype(np.float32), "intercept": np.array([intercept])}
         if self.use_char_ngrams:
             arrays["idf"] = self.ngrams_.idf_
         if self.use_word_ngrams:
@@ -425,15 +543,26 @@ class OriginScorer(ParamsMixin):
                 arrays = {k: npz[k] for k in npz.files}
         except (ValueError, OSError, KeyError) as exc:
             raise ModelError(f"{folder}: corrupt model files ({exc}); rebuild or re-install the model") from None
-        if doc.get("format") != MODEL_FORMAT:
-            raise ModelError(f"{folder}: unknown model format {doc.get('format')!r}; expected {MODEL_FORMAT}")
+        if doc.get("format") not in READABLE_FORMATS:
+            raise ModelError(f"{folder}: unknown model format {doc.get('format')!r}; "
+                             f"expected one of {', '.join(READABLE_FORMATS)} (a newer synthfilter may read it)")
         params = doc["params"]
+        params.setdefault("classifier", "linear")
         params["ngram_range"] = tuple(params["ngram_range"])
         params["word_ngram_range"] = tuple(params["word_ngram_range"])
         params["lm_orders"] = tuple(params.get("lm_orders", ()))
         model = cls(**params)
-        model.coef_ = arrays["coef"].astype(np.float64)
-        model.intercept_ = float(arrays["intercept"][0])
+        try:
+            if model.classifier == "linear":
+                model.coef_ = arrays["coef"].astype(np.float64)
+                model.intercept_ = float(arrays["intercept"][0])
+            else:
+                model.trees_ = TreeEnsemble.from_arrays(arrays)
+                if "ngram_coef" in arrays:
+                    model.ngram_coef_ = arrays["ngram_coef"].astype(np.float64)
+                    model.ngram_intercept_ = float(arrays["ngram_intercept"][0])
+        except (KeyError, ModelError) as exc:
+            raise ModelError(f"{folder}: corrupt classifier arrays ({exc}); rebuild the model") from None
         if model.use_char_ngrams:
             model.ngrams_ = HashedNgramFeatures("char_wb", model.ngram_range, model.n_features)
             model.ngrams_.idf_ = arrays["idf"]

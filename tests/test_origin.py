@@ -9,7 +9,7 @@ from sklearn.base import clone
 
 from synthfilter.errors import ConfigError, ModelError
 from synthfilter.evaluation import expected_calibration_error
-from synthfilter.origin import OriginScorer, load_model
+from synthfilter.origin import OriginScorer, default_model_path, load_model
 from tests.conftest import FIXTURES
 
 
@@ -19,11 +19,12 @@ def sample() -> pl.DataFrame:
     return pl.read_parquet(FIXTURES / "origin_sample.parquet")
 
 
-@pytest.fixture(scope="module")
-def small_model(sample) -> OriginScorer:
+@pytest.fixture(scope="module", params=["boosted", "linear"])
+def small_model(request, sample) -> OriginScorer:
     # Fast configuration for persistence tests (quality is measured on the shipped model).
     even = sample[::2]
-    return OriginScorer(encoder="static", n_features=2**12, seed=0).fit(even["text"].to_list(), even["label"].to_list())
+    scorer = OriginScorer(encoder="static", n_features=2**12, classifier=request.param, n_trees=40, seed=0)
+    return scorer.fit(even["text"].to_list(), even["label"].to_list())
 
 
 def test_scikit_learn_contract():
@@ -47,7 +48,43 @@ def test_saved_model_round_trips_to_identical_predictions(small_model, sample, t
     assert loaded.share_calibration_.mean_machine == pytest.approx(small_model.share_calibration_.mean_machine)
     # Saved weights are plain arrays: loadable without pickle.
     with np.load(tmp_path / "m" / "weights.npz", allow_pickle=False) as npz:
-        assert "coef" in npz.files
+        assert ("coef" if small_model.classifier == "linear" else "tree_value") in npz.files
+
+
+def test_boosted_and_linear_models_differ_and_both_separate_the_classes(sample):
+    from sklearn.metrics import roc_auc_score
+
+    train, test = sample[::2], sample[1::2]
+    y = test["label"].to_numpy()
+    scores = {}
+    for classifier in ("boosted", "linear"):
+        scorer = OriginScorer(encoder="static", n_features=2**12, classifier=classifier, n_trees=40, seed=0)
+        scorer.fit(train["text"].to_list(), train["label"].to_list(), groups=train["group"].to_list())
+        scores[classifier] = scorer.decision_function(test["text"].to_list())
+        assert roc_auc_score(y, scores[classifier]) > 0.75, classifier
+    assert not np.allclose(scores["boosted"], scores["linear"])
+
+
+def test_models_of_the_previous_format_still_load(sample, tmp_path):
+    """origin-v2 and other linear models were saved as format /1 without a classifier parameter."""
+    import json
+
+    even = sample[::2]
+    linear = OriginScorer(encoder="static", n_features=2**12, classifier="linear", seed=0)
+    linear.fit(even["text"].to_list(), even["label"].to_list())
+    linear.save(tmp_path / "old")
+    doc = json.loads((tmp_path / "old" / "model.json").read_text())
+    doc["format"] = "synthfilter.origin/1"
+    del doc["params"]["classifier"], doc["params"]["n_trees"], doc["params"]["learning_rate"], doc["params"]["cv_folds"]
+    (tmp_path / "old" / "model.json").write_text(json.dumps(doc))
+    loaded = OriginScorer.load(tmp_path / "old")
+    assert loaded.classifier == "linear"
+    texts = sample[1::2]["text"].to_list()
+    np.testing.assert_array_equal(loaded.predict_proba(texts), linear.predict_proba(texts))
+    doc["format"] = "synthfilter.origin/9"
+    (tmp_path / "old" / "model.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="unknown model format"):
+        OriginScorer.load(tmp_path / "old")
 
 
 def test_untrusted_pickles_are_refused(small_model, tmp_path):
@@ -62,7 +99,8 @@ def test_tampered_weights_are_detected(small_model, tmp_path):
     small_model.save(tmp_path / "m")
     with np.load(tmp_path / "m" / "weights.npz") as npz:
         arrays = {k: npz[k] for k in npz.files}
-    arrays["coef"][0] += 1.0
+    key = "coef" if small_model.classifier == "linear" else "tree_value"
+    arrays[key][0] += 1.0
     np.savez(tmp_path / "m" / "weights.npz", **arrays)
     with pytest.raises(ModelError, match="do not match"):
         OriginScorer.load(tmp_path / "m")
@@ -72,7 +110,7 @@ def test_tampered_weights_are_detected(small_model, tmp_path):
 def heldout_predictions():
     """The shipped model on its own held-out test split (real records, natural source mix)."""
     model = load_model()
-    heldout = pl.read_parquet(FIXTURES.parent.parent / "models" / "origin-v2" / "heldout_test.parquet")
+    heldout = pl.read_parquet(default_model_path() / "heldout_test.parquet")
     return model, heldout["label"].to_numpy(), model.predict_proba(heldout["text"].to_list())[:, 1]
 
 

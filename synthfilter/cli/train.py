@@ -26,12 +26,18 @@ from synthfilter.training import fit_origin_scorer, labels_of
               help="Column naming each record's source; if present, every source gets the same total weight "
                    "within its class. Use '' to turn off.")
 @click.option("--group-column", default="group", show_default=True,
-              help="Column naming each record's document; if present, the language-model features keep a "
-                   "document in one fold and the share interval resamples whole documents.")
+              help="Column naming each record's document; if present, the language-model features and the "
+                   "boosted classifier's cross-fitted n-gram score keep a document in one fold, and the share "
+                   "interval resamples whole documents.")
 @click.option("--lm-orders", default="1,2", show_default=True,
               help="Orders of the n-gram language-model features, comma-separated; '' turns them off.")
 @text_options
 @encoder_option
+@click.option("--classifier", type=click.Choice(["boosted", "linear"]), default="boosted", show_default=True,
+              help="boosted: gradient-boosted trees over the dense features and a cross-fitted n-gram score; "
+                   "linear: one logistic regression on every feature (faster to train).")
+@click.option("--n-trees", default=500, show_default=True, type=click.IntRange(1, 10_000),
+              help="Boosting iterations of the boosted classifier.")
 @click.option("--calibration", type=click.Choice(["isotonic", "sigmoid"]), default="isotonic", show_default=True)
 @click.option("--C", "c", default=4.0, show_default=True, type=float, help="Inverse regularisation strength.")
 @click.option("--name", default=None, help="Model name [default: the output folder's name].")
@@ -39,7 +45,8 @@ from synthfilter.training import fit_origin_scorer, labels_of
 @seed_option
 def command(data: Path, output: Path, label_column: str, calib: Path | None, source_column: str,
             group_column: str, lm_orders: str, text_column: str, id_column: str | None, encoder: str,
-            calibration: str, c: float, name: str | None, force: bool, seed: int) -> None:
+            classifier: str, n_trees: int, calibration: str, c: float, name: str | None, force: bool,
+            seed: int) -> None:
     """Train an origin detector on DATA (Parquet, JSONL or CSV with texts and labels).
 
     \b
@@ -61,7 +68,8 @@ def command(data: Path, output: Path, label_column: str, calib: Path | None, sou
     console.print(f"Training on {frame.height:,} records from {data} ...")
     scorer = fit_origin_scorer(frame, calib_frame, label_column=label_column, source_column=source_column or None,
                                group_column=group_column or None, show_progress=True, encoder=encoder,
-                               calibration=calibration, C=c, lm_orders=orders, seed=seed)
+                               classifier=classifier, n_trees=n_trees, calibration=calibration, C=c,
+                               lm_orders=orders, seed=seed)
     output.mkdir(parents=True, exist_ok=True)
     metadata = {"training_data": {"file": str(data), "records": frame.height, "label_column": label_column,
                                   "calibration_file": str(calib) if calib else None}}

@@ -216,7 +216,7 @@ class SynthfilterRegime(_RebuildRegime):
         generators (a zero-shot test on n-gram text). A fitted scorer is used
         as given. Measured with the defaults (seed 0): the in-loop detector
         reaches AUROC 0.997-0.999 on the candidates (its n-gram likelihood
-        block recognises n-gram text); the shipped ``origin-v2`` scores the
+        block recognises n-gram text); the shipped ``origin-v2`` scored the
         n-gram samples about as human as fresh Brown paragraphs (mean AUROC
         0.47), so under it the rebuild filters almost nothing.
         That is why the in-loop detector is the default: the pollutant here is
@@ -230,6 +230,8 @@ class SynthfilterRegime(_RebuildRegime):
     detector_params : dict, optional
         Further :class:`~synthfilter.origin.OriginScorer` parameters of the
         in-loop detector (``encoder`` and ``seed`` are set by the regime).
+        Its classifier is ``"linear"`` unless these say otherwise: one fit per
+        generation, and already at AUROC 0.997-0.999 on n-gram text.
     k : int, default 10
         Neighbours of the tail stage.
     """
@@ -256,7 +258,7 @@ class SynthfilterRegime(_RebuildRegime):
         human = [texts[i] for i in np.sort(rng.choice(len(texts), size=n, replace=False))]
         machine = context.sample_previous(n, rng)
         seed = int(rng.integers(2**31 - 1))
-        scorer = OriginScorer(**{**self.detector_params, "encoder": self.encoder, "seed": seed})
+        scorer = OriginScorer(**{"classifier": "linear", **self.detector_params, "encoder": self.encoder, "seed": seed})
         holdout = list(context.holdout)
         if not holdout:
             return scorer.fit(human + machine, [0] * len(human) + [1] * len(machine))

@@ -36,6 +36,7 @@ def test_train_writes_a_safe_model_with_a_manifest(trained):
     doc = json.loads((trained / "model.json").read_text())
     assert doc["id"].startswith("my-detector@")
     assert doc["params"]["lm_orders"] == [1, 2]
+    assert doc["params"]["classifier"] == "boosted" and doc["format"] == "synthfilter.origin/2"
     manifest = json.loads((trained / "manifest.json").read_text())
     assert manifest["model"] == doc["id"]
 
@@ -48,7 +49,7 @@ def test_score_with_the_trained_model_separates_unseen_documents(trained, halves
     assert result.exit_code == 0, result.output
     scores = pl.read_parquet(tmp_path / "unseen.scores.parquet")
     means = scores.group_by("label").agg(pl.col("p_synthetic").mean()).sort("label")["p_synthetic"].to_list()
-    assert means[1] > means[0] + 0.12  # measured 0.499 vs 0.274 (356 records, a quarter held out to calibrate)
+    assert means[1] > means[0] + 0.12  # measured 0.576 vs 0.250 (0.499 vs 0.274 with --classifier linear)
 
 
 def test_evaluate_reports_metrics_and_plots(trained, halves, tmp_path):
@@ -57,7 +58,7 @@ def test_evaluate_reports_metrics_and_plots(trained, halves, tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     overall = metrics["overall"]
-    assert overall["auroc"] > 0.7  # measured 0.762
+    assert overall["auroc"] > 0.7  # measured 0.798 (linear: 0.762)
     assert 0 <= overall["tpr_at_1pct_fpr_on_p"] <= overall["tpr_at_5pct_fpr"] <= 1
     assert {r["source"] for r in metrics["per_source"]} == {
         "brown", "gemma", "sharegpt_chatgpt", "sharegpt_human", "spamassassin"}
@@ -65,7 +66,7 @@ def test_evaluate_reports_metrics_and_plots(trained, halves, tmp_path):
     share = metrics["estimated_share"]
     assert 0 <= share["low"] <= share["share"] <= share["high"] <= 1
     assert metrics["true_share"] == pytest.approx(0.383, abs=1e-3)
-    # (Share quality is measured on the shipped model; this 267-record detector estimates 0.20.)
+    # (Share quality is measured on the shipped model; this 267-record detector estimates 0.26.)
 
 
 @pytest.mark.parametrize(
