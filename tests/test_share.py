@@ -73,3 +73,23 @@ def test_cluster_bootstrap_widens_the_interval_for_correlated_calibration_record
     assert (clustered_est.high - clustered_est.low) > 1.5 * (plain.high - plain.low)
     round_trip = ShareCalibration.from_dict(ShareCalibration(p1, p0, groups_machine=g1, groups_human=g0).to_dict())
     assert round_trip.groups_human is not None and round_trip.groups_human.size == p0.size
+
+
+def test_document_bootstrap_of_the_corpus_widens_the_interval_for_alike_paragraphs():
+    """Paragraphs of one document share an offset: resampling documents, not paragraphs, carries it."""
+    rng = np.random.default_rng(5)
+    p1, p0 = rng.beta(8, 2, 2000), rng.beta(2, 8, 2000)
+    docs = np.repeat(np.arange(50), 20)
+    machine_doc = np.arange(50) < 15  # 30 % of the documents are machine-written
+    base = np.where(machine_doc[docs], rng.beta(8, 2, docs.size), rng.beta(2, 8, docs.size))
+    corpus = np.clip(base + rng.normal(0, 0.1, 50)[docs], 0, 1)
+    by_record = estimate_share(corpus, ShareCalibration(p1, p0), seed=0)
+    by_document = estimate_share(corpus, ShareCalibration(p1, p0), groups=[f"doc{d}" for d in docs], seed=0)
+    assert by_document.share == by_record.share
+    assert by_document.n_documents == 50 and by_record.n_documents is None
+    assert (by_document.high - by_document.low) > 2 * (by_record.high - by_record.low)
+    assert "50 documents" in str(by_document)
+    with pytest.raises(ConfigError, match="one document per record"):
+        estimate_share(corpus, ShareCalibration(p1, p0), groups=docs[:10])
+    with pytest.raises(ConfigError, match="missing document ids"):
+        estimate_share(corpus[:2], ShareCalibration(p1, p0), groups=["a", None])
