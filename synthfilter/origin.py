@@ -719,7 +719,7 @@ class OriginStage:
         scorer = self.model if isinstance(self.model, OriginScorer) else load_model(self.model, trusted=self.trusted)
         raw = scorer.decision_function(ctx.texts, show_progress=ctx.show_progress)
         p = scorer.calibrate(raw)
-        share = scorer.estimate_share(p, seed=ctx.seed)
+        share = scorer.estimate_share(p, groups=ctx.groups, seed=ctx.seed)
         ctx.info["origin"] = {
             "model": scorer.model_id_,
             "encoder": getattr(scorer, "encoder_id_", None),

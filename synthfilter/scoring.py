@@ -39,6 +39,8 @@ class ScoringContext:
         ``(n, dim)`` L2-normalised embeddings of ``texts``.
     reference_texts, reference_embeddings : optional
         A gold reference distribution, when one is given.
+    groups : list of str, optional
+        Document id of each record, when the corpus names them.
     seed : int
         Seed for every random choice.
     show_progress : bool
@@ -52,6 +54,7 @@ class ScoringContext:
     embeddings: np.ndarray
     reference_texts: list[str] | None = None
     reference_embeddings: np.ndarray | None = None
+    groups: list[str] | None = None
     seed: int = 0
     show_progress: bool = False
     info: dict[str, Any] = field(default_factory=dict)
@@ -164,6 +167,7 @@ def score_with_report(
     text_column: str = "text",
     id_column: str | None = None,
     keep_columns: Sequence[str] | None = None,
+    group_column: str | None = None,
     encoder: str | Encoder = DEFAULT_ENCODER,
     model: Any = "default",
     trusted: bool = False,
@@ -193,6 +197,7 @@ def score_with_report(
     unknown = [s for s in stages if s not in _STAGES]
     if unknown:
         raise ConfigError(f"unknown scoring stage(s) {unknown}; available: {', '.join(sorted(_STAGES))}")
+    groups = _groups_of(frame, group_column, source)
     enc = get_encoder(encoder) if isinstance(encoder, (str, Path)) else encoder
     texts = frame.get_column("text").to_list()
 
@@ -209,7 +214,7 @@ def score_with_report(
         timings["encode_reference"] = time.perf_counter() - start
 
     ctx = ScoringContext(texts=texts, encoder=enc, embeddings=embeddings, reference_texts=ref_texts,
-                         reference_embeddings=ref_emb, seed=seed, show_progress=show_progress)
+                         reference_embeddings=ref_emb, groups=groups, seed=seed, show_progress=show_progress)
     options = {"k": k, "dup_threshold": dup_threshold, "text_dup_threshold": text_dup_threshold, "index": index,
                "model": model, "trusted": trusted}
     columns = [frame.select("id")]
@@ -244,6 +249,7 @@ def score(
     text_column: str = "text",
     id_column: str | None = None,
     keep_columns: Sequence[str] | None = None,
+    group_column: str | None = None,
     encoder: str | Encoder = DEFAULT_ENCODER,
     model: Any = "default",
     trusted: bool = False,
@@ -268,6 +274,9 @@ def score(
         Column of record ids; ``id`` if present, else content hashes.
     keep_columns : list of str, optional
         Input columns to carry into the output (``text`` included if named).
+    group_column : str, optional
+        Column naming each record's document (a URL, a conversation id): the
+        synthetic share's interval then resamples whole documents.
     encoder : str or Encoder, default "minilm"
         ``"minilm"``, ``"static"``, a model folder, or an :class:`Encoder`.
     model : "default", path, OriginScorer or None, default "default"
@@ -308,7 +317,23 @@ def score(
     [False, True, False]
     """
     return score_with_report(
-        data, text_column=text_column, id_column=id_column, keep_columns=keep_columns, encoder=encoder,
+        data, text_column=text_column, id_column=id_column, keep_columns=keep_columns, group_column=group_column,
+        encoder=encoder,
         model=model, trusted=trusted, reference=reference, stages=stages, k=k, dup_threshold=dup_threshold,
         text_dup_threshold=text_dup_threshold, index=index, seed=seed, show_progress=show_progress,
     ).table
+
+
+def _groups_of(frame: pl.DataFrame, column: str | None, source: str) -> list[str] | None:
+    """Document ids from ``column`` (``None`` when no column is named)."""
+    if column is None:
+        return None
+    if column not in frame.columns:
+        raise ConfigError(f"{source}: no group column '{column}' (columns: {', '.join(frame.columns[:12])}); "
+                          "name the document column with --group-column, or leave it out")
+    values = frame.get_column(column)
+    if values.null_count():
+        rows = values.is_null().arg_true().to_list()[:5]
+        raise ConfigError(f"{source}: group column '{column}' is null at rows {rows}; "
+                          "give every record a document id, or leave --group-column out")
+    return values.cast(pl.String).to_list()

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import polars as pl
 from rich.table import Table
 
 from synthfilter.cli.common import console, model_options, parse_model, text_options
@@ -22,11 +23,14 @@ from synthfilter.training import evaluate_on, labels_of
 @click.option("--label-column", default="label", show_default=True)
 @click.option("--source-column", default="source", show_default=True,
               help="Column naming each record's source, for the per-source breakdown.")
+@click.option("--group-column", default="group", show_default=True,
+              help="Column naming each record's document; if present, the share interval resamples whole "
+                   "documents. Use '' to resample records.")
 @text_options
 @click.option("-o", "--out-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for metrics.json, roc.png and reliability.png [default: DATA.eval/].")
 def command(data: Path, model: str, trusted_model: bool, label_column: str, source_column: str,
-            text_column: str, id_column: str | None, out_dir: Path | None) -> None:
+            group_column: str, text_column: str, id_column: str | None, out_dir: Path | None) -> None:
     """Evaluate an origin detector on DATA: AUROC, TPR at 1% and 5% FPR, ECE, per source.
 
     \b
@@ -44,7 +48,8 @@ def command(data: Path, model: str, trusted_model: bool, label_column: str, sour
     out_dir.mkdir(parents=True, exist_ok=True)
     y = labels_of(frame, label_column)
     plots = plot_roc_and_reliability(y, p, out_dir, title=scorer.model_id_.split("@")[0], scores=scores)
-    share = scorer.estimate_share(p)
+    groups = frame[group_column].cast(pl.String).to_list() if group_column and group_column in frame.columns else None
+    share = scorer.estimate_share(p, groups=groups)
     result = {"model": scorer.model_id_, "data": str(data), **report.to_dict(),
               "estimated_share": share.to_dict(), "true_share": round(float(y.mean()), 4)}
     atomic_write_text(out_dir / "metrics.json", json.dumps(result, indent=2) + "\n")

@@ -38,6 +38,9 @@ from synthfilter.scoring import score_with_report
 @text_options
 @click.option("--keep", "keep", multiple=True,
               help="Input column to copy into the scores file (repeatable), e.g. --keep text.")
+@click.option("--group-column", default=None,
+              help="Column naming each record's document (a URL, a conversation id): the synthetic share's "
+                   "interval then resamples whole documents, as it should when records are paragraphs.")
 @encoder_option
 @model_options
 @click.option("--reference", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -52,7 +55,8 @@ from synthfilter.scoring import score_with_report
 @seed_option
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
 def command(corpus: Path, output: Path | None, text_column: str, id_column: str | None, keep: tuple[str, ...],
-            encoder: str, model: str, trusted_model: bool, reference: Path | None, reference_text_column: str,
+            group_column: str | None, encoder: str, model: str, trusted_model: bool, reference: Path | None,
+            reference_text_column: str,
             k: int, dup_threshold: float, text_dup_threshold: float, index: str, max_text_chars: int,
             batch_size: int, seed: int,
             quiet: bool) -> None:
@@ -79,13 +83,15 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
         ref_frame = read_corpus(reference, text_column=reference_text_column, max_text_chars=max_text_chars)
     keep_cols = ["text" if c == text_column else c for c in keep]
     result = score_with_report(
-        frame, keep_columns=keep_cols, encoder=encoder, model=parse_model(model), trusted=trusted_model,
+        frame, keep_columns=keep_cols, group_column=group_column, encoder=encoder, model=parse_model(model),
+        trusted=trusted_model,
         reference=ref_frame, k=k, dup_threshold=dup_threshold,
         text_dup_threshold=parse_text_dup_threshold(text_dup_threshold), index=index, seed=seed,
         batch_size=batch_size, max_text_chars=max_text_chars, show_progress=not quiet, source=str(corpus),
     )
     atomic_write_parquet(result.table, output)
-    params = {"text_column": text_column, "id_column": id_column, "keep": list(keep), "encoder": encoder,
+    params = {"text_column": text_column, "id_column": id_column, "keep": list(keep),
+              "group_column": group_column, "encoder": encoder,
               "model": model, "reference": str(reference) if reference else None, "k": k,
               "dup_threshold": dup_threshold, "text_dup_threshold": text_dup_threshold, "index": index,
               "seed": seed, "max_text_chars": max_text_chars}

@@ -122,3 +122,25 @@ def test_default_run_uses_the_shipped_detector_offline(tmp_path, monkeypatch):
     assert share["low"] - 0.05 <= true_share <= share["high"] + 0.05
     assert manifest["origin"]["model"].startswith("origin-v3@")
     assert manifest["encoder"].startswith("minilm:")
+
+
+def test_group_column_makes_the_share_interval_resample_documents(tmp_path):
+    """Real held-out paragraphs with their document ids: the interval counts documents, and is wider."""
+    from tests.conftest import FIXTURES
+
+    corpus = tmp_path / "heldout.parquet"
+    pl.read_parquet(FIXTURES / "origin_sample.parquet").select("id", "text", "group").write_parquet(corpus)
+    shares = {}
+    for name, args in (("records", []), ("documents", ["--group-column", "group"])):
+        out = tmp_path / f"{name}.parquet"
+        result = run("score", corpus, "--encoder", "static", "-o", out, "--quiet", *args)
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((tmp_path / f"{name}.manifest.json").read_text())
+        shares[name] = manifest["origin"]["synthetic_share"]
+    n_docs = pl.read_parquet(corpus)["group"].n_unique()
+    assert shares["documents"]["n_documents"] == n_docs and shares["records"]["n_documents"] is None
+    assert shares["documents"]["share"] == shares["records"]["share"]
+    width = {k: v["high"] - v["low"] for k, v in shares.items()}
+    assert width["documents"] > width["records"]
+    result = run("score", corpus, "--encoder", "static", "--model", "none", "--group-column", "doc", "--quiet")
+    assert result.exit_code == 2 and "no group column 'doc'" in result.output
