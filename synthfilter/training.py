@@ -85,6 +85,7 @@ class ShareTrial:
     coverage: float
     mean_naive: float
     trials: int
+    mean_width: float = float("nan")
 
     def to_dict(self) -> dict:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in self.__dict__.items()}
@@ -93,18 +94,22 @@ class ShareTrial:
 def share_trials(
     p_machine: np.ndarray,
     p_human: np.ndarray,
-    estimator: Callable[[np.ndarray, int], ShareEstimate],
+    estimator: Callable[..., ShareEstimate],
     shares: Sequence[float] = (0.0, 0.1, 0.3, 0.6),
     size: int = 1000,
     trials: int = 20,
     seed: int = 0,
+    groups_machine: np.ndarray | None = None,
+    groups_human: np.ndarray | None = None,
 ) -> list[ShareTrial]:
     """Estimate the share of held-out mixes with known truth.
 
     Each trial draws ``size`` records without replacement (``round(share *
     size)`` machine, the rest human) from held-out probabilities and calls
-    ``estimator(p, trial_seed)``.
+    ``estimator(p, trial_seed)``; with ``groups_machine`` and ``groups_human``
+    (document ids of those records) it calls ``estimator(p, trial_seed, groups)``.
     """
+    with_groups = groups_machine is not None and groups_human is not None
     rng = np.random.default_rng(seed)
     out = []
     for share in shares:
@@ -114,17 +119,24 @@ def share_trials(
             size_ok = min(p_machine.size / max(share, 1e-9), p_human.size / max(1 - share, 1e-9))
             raise SchemaError(f"not enough held-out records for a mix of {size} at share {share}; "
                               f"use size <= {int(size_ok)}")
-        estimates, covered, naive = [], [], []
+        estimates, covered, naive, widths = [], [], [], []
         for t in range(trials):
-            p = np.concatenate([rng.choice(p_machine, n1, replace=False), rng.choice(p_human, n0, replace=False)])
-            est = estimator(p, t)
+            i1 = rng.choice(p_machine.size, n1, replace=False)
+            i0 = rng.choice(p_human.size, n0, replace=False)
+            p = np.concatenate([p_machine[i1], p_human[i0]])
+            if with_groups:
+                est = estimator(p, t, np.concatenate([np.asarray(groups_machine)[i1], np.asarray(groups_human)[i0]]))
+            else:
+                est = estimator(p, t)
             estimates.append(est.share)
             covered.append(est.low <= n1 / size <= est.high)
+            widths.append(est.high - est.low)
             naive.append(est.naive_mean)
         err = np.abs(np.array(estimates) - n1 / size)
         out.append(ShareTrial(true_share=n1 / size, mean_estimate=float(np.mean(estimates)),
                               mean_abs_error=float(err.mean()), max_abs_error=float(err.max()),
-                              coverage=float(np.mean(covered)), mean_naive=float(np.mean(naive)), trials=trials))
+                              coverage=float(np.mean(covered)), mean_naive=float(np.mean(naive)), trials=trials,
+                              mean_width=float(np.mean(widths))))
     return out
 
 
