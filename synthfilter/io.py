@@ -110,6 +110,41 @@ def content_ids(texts: pl.Series) -> pl.Series:
     return pl.Series(ID_COLUMN, ids, dtype=pl.String)
 
 
+def document_ids(frame: pl.DataFrame, column: str | None, source: str = "corpus") -> list[str] | None:
+    """Each record's document id from ``column``, for a bootstrap that resamples documents.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        The corpus.
+    column : str or None
+        Column naming each record's document (a URL, a conversation id);
+        ``None`` gives ``None`` (records are their own documents).
+    source : str, default "corpus"
+        Name of the data, for messages.
+
+    Returns
+    -------
+    list of str or None
+
+    Raises
+    ------
+    SchemaError
+        If the column is missing or has nulls.
+    """
+    if column is None:
+        return None
+    if column not in frame.columns:
+        raise SchemaError(f"{source}: no group column '{column}' (columns: {', '.join(frame.columns[:12])}); "
+                          "name the document column with --group-column, or leave it out")
+    values = frame.get_column(column)
+    if values.null_count():
+        rows = values.is_null().arg_true().to_list()
+        raise SchemaError(f"{source}: group column '{column}' is null at {describe_rows(rows)}; "
+                          "give every record a document id, or leave --group-column out")
+    return values.cast(pl.String).to_list()
+
+
 def validate_corpus(
     df: pl.DataFrame,
     *,

@@ -21,7 +21,7 @@ import polars as pl
 
 from synthfilter.encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from synthfilter.errors import ConfigError
-from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, validate_corpus
+from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, document_ids, validate_corpus
 from synthfilter.tails import TailScorer
 
 
@@ -197,7 +197,7 @@ def score_with_report(
     unknown = [s for s in stages if s not in _STAGES]
     if unknown:
         raise ConfigError(f"unknown scoring stage(s) {unknown}; available: {', '.join(sorted(_STAGES))}")
-    groups = _groups_of(frame, group_column, source)
+    groups = document_ids(frame, group_column, source)
     enc = get_encoder(encoder) if isinstance(encoder, (str, Path)) else encoder
     texts = frame.get_column("text").to_list()
 
@@ -323,17 +323,3 @@ def score(
         text_dup_threshold=text_dup_threshold, index=index, seed=seed, show_progress=show_progress,
     ).table
 
-
-def _groups_of(frame: pl.DataFrame, column: str | None, source: str) -> list[str] | None:
-    """Document ids from ``column`` (``None`` when no column is named)."""
-    if column is None:
-        return None
-    if column not in frame.columns:
-        raise ConfigError(f"{source}: no group column '{column}' (columns: {', '.join(frame.columns[:12])}); "
-                          "name the document column with --group-column, or leave it out")
-    values = frame.get_column(column)
-    if values.null_count():
-        rows = values.is_null().arg_true().to_list()[:5]
-        raise ConfigError(f"{source}: group column '{column}' is null at rows {rows}; "
-                          "give every record a document id, or leave --group-column out")
-    return values.cast(pl.String).to_list()

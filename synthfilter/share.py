@@ -179,14 +179,7 @@ def estimate_share(
     p = np.asarray(p_synthetic, dtype=np.float64)
     if p.size == 0:
         raise ConfigError("cannot estimate the synthetic share of an empty corpus")
-    codes = None
-    if groups is not None:
-        labels = np.asarray(groups, dtype=object)
-        if labels.shape != p.shape:
-            raise ConfigError(f"groups must name one document per record ({p.size}), got {labels.size}")
-        if any(g is None for g in labels):
-            raise ConfigError("groups has missing document ids; give every record one (or drop groups)")
-        codes = np.unique(labels.astype(str), return_inverse=True)[1]
+    codes = _document_codes(groups, p.shape)
     rng = np.random.default_rng(seed)
     point = float(_pacc(p.mean(), calibration.mean_machine, calibration.mean_human))
     boot_mean = _bootstrap_means(p, n_bootstrap, rng, codes)
@@ -198,6 +191,57 @@ def estimate_share(
         share=point, low=float(low), high=float(high), n=int(p.size), naive_mean=float(p.mean()),
         n_documents=None if codes is None else int(codes.max() + 1),
     )
+
+
+def _document_codes(groups: Sequence[Hashable] | np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """Integer document codes of ``groups`` (one per record), or ``None``."""
+    if groups is None:
+        return None
+    labels = np.asarray(groups, dtype=object)
+    if labels.shape != shape:
+        raise ConfigError(f"groups must name one document per record ({shape[0]}), got {labels.size}")
+    if any(g is None for g in labels):
+        raise ConfigError("groups has missing document ids; give every record one (or drop groups)")
+    return np.unique(labels.astype(str), return_inverse=True)[1]
+
+
+def naive_share(
+    p_synthetic: np.ndarray,
+    *,
+    groups: Sequence[Hashable] | np.ndarray | None = None,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> ShareEstimate:
+    """Mean probability with a bootstrap 95 % interval (no calibration correction).
+
+    Used when no :class:`ShareCalibration` is available and the probabilities
+    are taken to be calibrated for the corpus at hand.
+
+    Parameters
+    ----------
+    p_synthetic : numpy.ndarray
+        Calibrated probabilities of the corpus records.
+    groups : sequence, optional
+        Document id of each record; the bootstrap then resamples documents.
+    n_bootstrap : int, default 1000
+        Bootstrap resamples for the interval.
+    seed : int, default 0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    ShareEstimate
+        With ``method="mean"``.
+    """
+    p = np.asarray(p_synthetic, dtype=np.float64)
+    if p.size == 0:
+        raise ConfigError("cannot estimate the synthetic share of an empty corpus")
+    codes = _document_codes(groups, p.shape)
+    boots = _bootstrap_means(p, n_bootstrap, np.random.default_rng(seed), codes)
+    low, high = np.quantile(boots, [0.025, 0.975])
+    mean = float(p.mean())
+    return ShareEstimate(share=mean, low=float(low), high=float(high), n=int(p.size), method="mean",
+                         naive_mean=mean, n_documents=None if codes is None else int(codes.max() + 1))
 
 
 def _bootstrap_means(

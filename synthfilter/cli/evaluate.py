@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import click
-import polars as pl
 from rich.table import Table
 
 from synthfilter.cli.common import console, model_options, parse_model, text_options
 from synthfilter.errors import ConfigError
 from synthfilter.evaluation import plot_roc_and_reliability
-from synthfilter.io import atomic_write_text, read_corpus
+from synthfilter.io import atomic_write_text, document_ids, read_corpus
 from synthfilter.origin import load_model
 from synthfilter.training import evaluate_on, labels_of
 
@@ -23,14 +22,14 @@ from synthfilter.training import evaluate_on, labels_of
 @click.option("--label-column", default="label", show_default=True)
 @click.option("--source-column", default="source", show_default=True,
               help="Column naming each record's source, for the per-source breakdown.")
-@click.option("--group-column", default="group", show_default=True,
-              help="Column naming each record's document; if present, the share interval resamples whole "
-                   "documents. Use '' to resample records.")
+@click.option("--group-column", default=None,
+              help="Column naming each record's document: the share interval then resamples whole documents "
+                   "[default: 'group' if the data has it]. Use '' to resample records.")
 @text_options
 @click.option("-o", "--out-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for metrics.json, roc.png and reliability.png [default: DATA.eval/].")
 def command(data: Path, model: str, trusted_model: bool, label_column: str, source_column: str,
-            group_column: str, text_column: str, id_column: str | None, out_dir: Path | None) -> None:
+            group_column: str | None, text_column: str, id_column: str | None, out_dir: Path | None) -> None:
     """Evaluate an origin detector on DATA: AUROC, TPR at 1% and 5% FPR, ECE, per source.
 
     \b
@@ -41,6 +40,9 @@ def command(data: Path, model: str, trusted_model: bool, label_column: str, sour
         raise ConfigError("evaluate needs a model; give --model PATH or leave the default")
     frame = read_corpus(data, text_column=text_column, id_column=id_column)
     labels_of(frame, label_column, str(data))
+    if group_column is None:
+        group_column = "group" if "group" in frame.columns else ""
+    groups = document_ids(frame, group_column or None, str(data))
     scorer = load_model(model, trusted=trusted_model)
     p, report, scores = evaluate_on(scorer, frame, label_column=label_column, source_column=source_column,
                                     return_scores=True)
@@ -48,7 +50,6 @@ def command(data: Path, model: str, trusted_model: bool, label_column: str, sour
     out_dir.mkdir(parents=True, exist_ok=True)
     y = labels_of(frame, label_column)
     plots = plot_roc_and_reliability(y, p, out_dir, title=scorer.model_id_.split("@")[0], scores=scores)
-    groups = frame[group_column].cast(pl.String).to_list() if group_column and group_column in frame.columns else None
     share = scorer.estimate_share(p, groups=groups)
     result = {"model": scorer.model_id_, "data": str(data), **report.to_dict(),
               "estimated_share": share.to_dict(), "true_share": round(float(y.mean()), 4)}

@@ -128,6 +128,9 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
               help="Never select a candidate whose adjusted p_synthetic is above this (the cap is not filled "
                    "with text the detector is sure a model wrote); 1 fills the output up to the cap whatever "
                    "the records look like, 0.5 adds no record that looks synthetic.")
+@click.option("--group-column", default=None,
+              help="Candidates' column naming each record's document (a URL, a conversation id): the share "
+                   "intervals then resample whole documents. Does not change which records are kept.")
 @click.option("--dedup/--no-dedup", default=True, show_default=True,
               help="Keep one record per near-duplicate cluster (gold first).")
 @seed_option
@@ -141,7 +144,8 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
 def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path | None, decisions_path: Path | None,
             manifest_path: Path | None, max_synthetic: float, min_gold_share: float, target_size: int | None,
-            keep_rare: str, rare_max_p: float, max_p: float, dedup: bool, seed: int, model: str, trusted_model: bool,
+            keep_rare: str, rare_max_p: float, max_p: float, group_column: str | None, dedup: bool, seed: int,
+            model: str, trusted_model: bool,
             encoder: str, text_column: str, id_column: str | None, k: int, dup_threshold: float,
             text_dup_threshold: float, max_text_chars: int, dry_run: bool, quiet: bool) -> None:
     """Build a training set from scored CANDIDATES (and --gold human data).
@@ -198,14 +202,15 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
     result = rebuild(
         cand_frames, gold_frames or None, policy, model=scorer, encoder=encoder, k=k,
         dup_threshold=dup_threshold, text_dup_threshold=parse_text_dup_threshold(text_dup_threshold),
-        candidate_names=[str(p) for p in candidates],
+        group_column=group_column, candidate_names=[str(p) for p in candidates],
         gold_names=[str(p) for p in gold], show_progress=not quiet,
     )
     written = None
     if not dry_run and outputs is not None:
         params = {"encoder": encoder, "model": model, "k": k, "dup_threshold": dup_threshold,
                   "text_dup_threshold": text_dup_threshold,
-                  "text_column": text_column, "id_column": id_column, "max_text_chars": max_text_chars}
+                  "text_column": text_column, "id_column": id_column, "group_column": group_column,
+                  "max_text_chars": max_text_chars}
         write_rebuild(
             result, outputs[0], decisions=outputs[1], manifest=outputs[2], candidate_paths=list(candidates),
             gold_paths=list(gold), gold_sha256=gold_sha256, parameters=params,

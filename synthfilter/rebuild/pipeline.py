@@ -31,7 +31,7 @@ import polars as pl
 
 from synthfilter.encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from synthfilter.errors import ConfigError, SchemaError
-from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, validate_corpus
+from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, document_ids, validate_corpus
 from synthfilter.rebuild.joint import joint_tails
 from synthfilter.rebuild.policy import GOLD, RebuildPolicy
 from synthfilter.rebuild.selection import Selection, select
@@ -154,6 +154,7 @@ def rebuild(
     text_dup_threshold: float | None = 0.8,
     text_column: str = "text",
     id_column: str | None = None,
+    group_column: str | None = None,
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
     candidate_names: Sequence[str] | None = None,
     gold_names: Sequence[str] | None = None,
@@ -188,6 +189,10 @@ def rebuild(
         Tail-stage parameters, as in ``synthfilter score``.
     text_column, id_column, max_text_chars
         How to read the frames (see :func:`synthfilter.io.validate_corpus`).
+    group_column : str, optional
+        Candidates' column naming each record's document (a URL, a
+        conversation id): the share intervals then resample whole documents,
+        as they should when records are paragraphs. Selection is unchanged.
     candidate_names, gold_names : list of str, optional
         Names of the inputs (file paths) for messages and the decisions.
     batch_size : int, default 32
@@ -237,6 +242,12 @@ def rebuild(
         return out
 
     cand_frames = prepared(cand_frames, cand_names)
+    groups = None
+    if group_column is not None:  # checked per file, before any scoring
+        groups = [
+            g for frame, name in zip(cand_frames, cand_names)
+            for g in document_ids(frame.drop("_input", "_row"), group_column, name)
+        ]
     gold_frames = prepared(gold_frames, gold_names_)
     for frame, name in zip(gold_frames, gold_names_):
         clash = [c for c in ("origin", "reason") if c in frame.columns]
@@ -267,7 +278,8 @@ def rebuild(
         # The joint stage below recomputes the tail columns when there is gold or more than one input.
         stages = ("origin",) if gold_frames or len(cand_frames) > 1 else None
         scored = score_with_report(
-            raw_all, keep_columns=keep, encoder=enc, model=scorer, stages=stages, k=k, dup_threshold=dup_threshold,
+            raw_all, keep_columns=keep, group_column=group_column, encoder=enc, model=scorer, stages=stages, k=k,
+            dup_threshold=dup_threshold,
             text_dup_threshold=text_dup_threshold, seed=policy.seed, batch_size=batch_size, show_progress=show_progress,
             source=", ".join(cand_names[i] for i in raw),
         )
@@ -321,7 +333,7 @@ def rebuild(
     if calibration is None and scorer is not None:
         calibration = scorer.share_calibration_
     start = time.perf_counter()
-    selection = select(cand_sel, gold_sel, policy, calibration=calibration)
+    selection = select(cand_sel, gold_sel, policy, calibration=calibration, groups=groups)
     timings["select"] = time.perf_counter() - start
     info["calibration"] = "model" if calibration is not None else "none (probabilities used as given)"
 

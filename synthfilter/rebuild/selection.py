@@ -50,6 +50,7 @@ cap says, and nothing in this module can notice that.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,7 @@ from synthfilter.share import (
     ShareEstimate,
     adjust_to_prior,
     estimate_share,
+    naive_share,
 )
 
 #: Columns of the decisions table, in order.
@@ -202,22 +204,6 @@ def _clusters(df: pl.DataFrame, what: str, needed: bool, offset: int) -> np.ndar
     return col.cast(pl.Int64).to_numpy()
 
 
-def naive_share(p: np.ndarray, *, n_bootstrap: int = 1000, seed: int = 0) -> ShareEstimate:
-    """Mean probability with a bootstrap 95 % interval (no calibration correction).
-
-    Used when no :class:`~synthfilter.share.ShareCalibration` is available and
-    the probabilities are taken to be calibrated for the corpus at hand.
-    """
-    p = np.asarray(p, dtype=np.float64)
-    if p.size == 0:
-        raise ConfigError("cannot estimate the synthetic share of an empty corpus")
-    rng = np.random.default_rng(seed)
-    boots = np.array([p[rng.integers(0, p.size, p.size)].mean() for _ in range(n_bootstrap)])
-    low, high = np.quantile(boots, [0.025, 0.975])
-    mean = float(p.mean())
-    return ShareEstimate(share=mean, low=float(low), high=float(high), n=int(p.size), method="mean", naive_mean=mean)
-
-
 def expected_share(
     p_kept: np.ndarray,
     n_output: int,
@@ -305,6 +291,7 @@ def select(
     policy: RebuildPolicy,
     *,
     calibration: ShareCalibration | None = None,
+    groups: Sequence[Hashable] | None = None,
 ) -> Selection:
     """Decide, for every record, whether it goes into the training set and why.
 
@@ -325,6 +312,10 @@ def select(
         Held-out probabilities of the model that produced ``p_synthetic``,
         for the prior correction. Without it the probabilities are used as
         they are (taken to be calibrated for this corpus).
+    groups : sequence, optional
+        Document id of each candidate: the candidates' share interval (and so
+        the output's) then resamples whole documents. It does not change
+        which records are kept.
 
     Returns
     -------
@@ -369,13 +360,13 @@ def select(
 
     # Prior correction ---------------------------------------------------------------
     if calibration is not None:
-        est = estimate_share(p, calibration, seed=policy.seed)
+        est = estimate_share(p, calibration, groups=groups, seed=policy.seed)
         base = calibration.base_prior
         p_adj = adjust_to_prior(p, est.share, base)
         p_adj_low = adjust_to_prior(p, est.low, base)
         p_adj_high = adjust_to_prior(p, est.high, base)
     else:
-        est = naive_share(p, seed=policy.seed)
+        est = naive_share(p, groups=groups, seed=policy.seed)
         p_adj = p_adj_low = p_adj_high = p
 
     reason = np.empty(n_c, dtype=object)

@@ -258,3 +258,20 @@ def test_keep_rare_off_and_no_dedup_keep_duplicates(corpus_files, tmp_path):
     assert m["tails"]["computed"] == "not-needed"
     res = invoke([cpath, "--keep-rare", "often", "-o", tmp_path / "t2.parquet", *BASE])
     assert "--keep-rare must be a number" in str(res.exception)
+
+
+def test_group_column_reaches_the_manifest_and_a_missing_one_writes_nothing(corpus_files, tmp_path):
+    cpath, gpath = corpus_files
+    grouped = tmp_path / "grouped.parquet"
+    pl.read_parquet(cpath).with_columns(doc=(pl.int_range(pl.len()) // 10).cast(pl.String)).write_parquet(grouped)
+    out = tmp_path / "train.parquet"
+    res = invoke([grouped, "--gold", gpath, "--group-column", "doc", "-o", out, *BASE])
+    assert res.exit_code == 0, res.output
+    m = json.loads(outputs_of(tmp_path)[2].read_text())
+    assert m["synthetic_share"]["candidates"]["n_documents"] == 13
+    assert m["parameters"]["group_column"] == "doc"
+    for p in outputs_of(tmp_path):
+        p.unlink()
+    res = invoke([grouped, "--gold", gpath, "--group-column", "url", "-o", out, *BASE])
+    assert res.exit_code != 0 and "no group column 'url' (columns: id, text, topic, p_synthetic, doc)" in str(res.exception)
+    assert not any(p.exists() for p in outputs_of(tmp_path))

@@ -137,3 +137,27 @@ def test_near_copy_helper_is_a_near_duplicate():
     t = make_texts(1, seed=3)[0]
     x = get_encoder("static").encode([t, near_copy(t)])
     assert float(x[0] @ x[1]) >= 0.95
+
+
+def test_group_column_widens_the_share_intervals_and_keeps_the_same_records(frames):
+    """Records grouped in documents of ten: same decisions, wider intervals over fewer resampling units."""
+    cands, gold = frames
+    rng = np.random.default_rng(0)
+    cal = ShareCalibration(p_machine=rng.uniform(0.6, 1.0, 200), p_human=rng.uniform(0.0, 0.3, 200))
+    # Documents of alike records (human ones together, machine ones together), as paragraphs of one page are.
+    grouped = cands.with_columns(doc=(pl.int_range(pl.len()) // 10).cast(pl.String))
+    kwargs = {"model": None, "calibration": cal, "encoder": "static"}
+    by_record = rebuild(grouped, gold, RebuildPolicy(max_synthetic=0.3), **kwargs)
+    by_document = rebuild(grouped, gold, RebuildPolicy(max_synthetic=0.3), group_column="doc", **kwargs)
+    assert by_document.decisions.equals(by_record.decisions)
+    shares = [(r.selection.candidate_share, r.selection.output_share) for r in (by_record, by_document)]
+    (cand_r, out_r), (cand_d, out_d) = shares
+    assert cand_d.n_documents == 13 and cand_r.n_documents is None
+    assert cand_d.share == cand_r.share
+    assert cand_d.high - cand_d.low > 1.5 * (cand_r.high - cand_r.low)
+    assert out_d.high - out_d.low > out_r.high - out_r.low
+    with pytest.raises(SchemaError, match="no group column 'url'"):
+        rebuild(grouped, gold, RebuildPolicy(), group_column="url", **kwargs)
+    with pytest.raises(SchemaError, match="group column 'doc' is null at row 3"):
+        rebuild(grouped.with_columns(doc=pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise("doc")),
+                gold, RebuildPolicy(), group_column="doc", **kwargs)
