@@ -219,14 +219,8 @@ def naive_share(
 
     Parameters
     ----------
-    p_synthetic : numpy.ndarray
-        Calibrated probabilities of the corpus records.
-    groups : sequence, optional
-        Document id of each record; the bootstrap then resamples documents.
-    n_bootstrap : int, default 1000
-        Bootstrap resamples for the interval.
-    seed : int, default 0
-        Seed of the bootstrap.
+    p_synthetic, groups, n_bootstrap, seed
+        As for :func:`estimate_share`.
 
     Returns
     -------
