@@ -120,6 +120,10 @@ class TreeEnsemble:
         children = np.concatenate([nodes["left"][inner], nodes["right"][inner], roots])
         if children.size and (children.min() < 0 or children.max() >= size):
             raise ModelError("tree arrays point outside the node table")
+        # scikit-learn numbers a node's children after it; anything else could loop forever.
+        own = np.flatnonzero(inner)
+        if np.any(nodes["left"][inner] <= own) or np.any(nodes["right"][inner] <= own):
+            raise ModelError("tree arrays point back to an earlier node (a cycle)")
         if np.any(nodes["feature"][inner] < 0) or np.any(nodes["feature"][inner] >= n_features):
             raise ModelError("tree arrays split on a feature the model does not have")
         return cls(nodes=nodes, roots=roots, baseline=baseline, n_features=int(n_features))

@@ -54,6 +54,11 @@ def test_corrupt_arrays_are_refused(fitted):
     broken["tree_left"][inner] = arrays["tree_value"].size + 5
     with pytest.raises(ModelError, match="outside the node table"):
         TreeEnsemble.from_arrays(broken)
+    cycle = dict(arrays)
+    cycle["tree_right"] = arrays["tree_right"].copy()
+    cycle["tree_right"][inner] = inner  # a node that is its own child: the walk would never end
+    with pytest.raises(ModelError, match="cycle"):
+        TreeEnsemble.from_arrays(cycle)
     with pytest.raises(ModelError, match="incomplete"):
         TreeEnsemble.from_arrays({k: v for k, v in arrays.items() if k != "tree_roots"})
     with pytest.raises(ModelError, match="expect"):
