@@ -9,10 +9,14 @@ Jaccard threshold of about 0.8): two texts are near-duplicates when the sets
 of character ``shingle_size``-grams of their :func:`~synthfilter.normalise.normalise_text`
 forms have a Jaccard similarity of at least ``threshold``.
 
-Candidates come from :class:`datasketch.MinHashLSH` (sub-linear, tuned for the
-threshold); each candidate pair is then checked with the exact Jaccard
-similarity of the two shingle sets, so no pair under the threshold is
-returned (a pair just above it may be missed by LSH with a small probability).
+Candidates come from :class:`datasketch.MinHashLSH` (sub-linear); each
+candidate pair is then checked with the exact Jaccard similarity of the two
+shingle sets, so no pair under the threshold is returned. The LSH bands are
+chosen for recall (:func:`lsh_bands`): a pair exactly at the threshold is
+missed with probability at most 1 %, a more similar pair less often. (With
+datasketch's own banding for a 0.8 threshold, 9 bands of 13 rows, a pair at
+Jaccard 0.85 was missed 31 % of the time and one at 0.92, a single word
+dropped from a 40-word paragraph, 2.4 %.)
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ import numpy as np
 from synthfilter.errors import ConfigError
 from synthfilter.normalise import normalise_text
 
-__all__ = ["jaccard", "near_duplicate_pairs", "shingles"]
+__all__ = ["jaccard", "lsh_bands", "near_duplicate_pairs", "shingles"]
+
+#: Largest probability that LSH misses a pair whose Jaccard similarity equals the threshold.
+MAX_MISS_AT_THRESHOLD = 0.01
 
 
 def shingles(text: str, size: int = 5) -> set[str]:
@@ -49,6 +56,30 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / union if union else 0.0
 
 
+def lsh_bands(threshold: float, num_perm: int, max_miss: float = MAX_MISS_AT_THRESHOLD) -> tuple[int, int]:
+    """LSH banding ``(bands, rows)`` that finds pairs at ``threshold`` with high recall.
+
+    A pair of Jaccard similarity ``s`` becomes a candidate with probability
+    ``1 - (1 - s**rows)**bands``. Of the bandings that use at most
+    ``num_perm`` permutations and miss a pair at ``threshold`` with
+    probability at most ``max_miss``, this takes the one with the most rows
+    per band (fewest dissimilar candidates to verify); with none, one row per band.
+
+    Examples
+    --------
+    >>> lsh_bands(0.8, 128)
+    (21, 6)
+    >>> b, r = lsh_bands(0.8, 128)
+    >>> round((1 - 0.8**r) ** b, 4)  # probability of missing a pair at Jaccard 0.8
+    0.0017
+    """
+    for rows in range(num_perm, 0, -1):
+        bands = num_perm // rows
+        if (1.0 - threshold**rows) ** bands <= max_miss:
+            return bands, rows
+    return num_perm, 1
+
+
 def near_duplicate_pairs(
     texts: Sequence[str],
     threshold: float = 0.8,
@@ -68,7 +99,8 @@ def near_duplicate_pairs(
     shingle_size : int, default 5
         Characters per shingle.
     num_perm : int, default 128
-        MinHash permutations (more: fewer missed pairs, slower).
+        MinHash permutations (more: fewer missed pairs and fewer candidates to
+        verify, slower); banded by :func:`lsh_bands`.
     seed : int, default 1
         Seed of the MinHash permutations.
 
@@ -96,7 +128,7 @@ def near_duplicate_pairs(
     # their first occurrence directly; a candidate already joined to the text through
     # other pairs is not checked again (the clusters are the same, and a template
     # repeated thousands of times does not cost a quadratic number of checks).
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    lsh = MinHashLSH(num_perm=num_perm, params=lsh_bands(threshold, num_perm))
     first_of: dict[str, int] = {}
     parent = list(range(len(texts)))
 

@@ -88,3 +88,23 @@ def test_many_copies_of_a_template_form_one_cluster_with_few_pairs(paragraphs):
     assert len(set(labels[600:])) == n - 600                  # the distinct paragraphs stay apart
     assert labels[600] != labels[0]
     assert rows.size == 599                                 # a spanning set of pairs, not all 179,700
+
+
+def test_pairs_just_above_the_threshold_are_found(paragraphs):
+    # Two to five dropped words: Jaccard 0.8-0.95, where LSH banded for the
+    # threshold's midpoint missed up to a third of the pairs.
+    base = [t for t in paragraphs if len(t.split()) >= 40][:150]
+    rng = np.random.default_rng(0)
+    edited = []
+    for text in base:
+        for _ in range(int(rng.integers(2, 6))):
+            text = drop_word(text, int(rng.integers(1, len(text.split(" ")) - 1)))
+        edited.append(text)
+    sims = np.array([jaccard(shingles(a), shingles(b)) for a, b in zip(base, edited)])
+    rows, cols = near_duplicate_pairs(base + edited, 0.8)
+    found = set(zip(rows.tolist(), cols.tolist()))
+    hit = np.array([(len(base) + i, i) in found for i in range(len(base))])
+    assert (sims[sims >= 0.85] > 0).sum() >= 50  # the test covers the range it is about
+    assert hit[sims >= 0.85].all()
+    assert hit[(sims >= 0.8) & (sims < 0.85)].mean() >= 0.95
+    assert not hit[sims < 0.8].any()
