@@ -23,7 +23,8 @@ import numpy as np
 import polars as pl
 
 from synthfilter.data.brown import load_brown
-from synthfilter.data.gemma import load_gemma
+from synthfilter.data.fetch import SourceUnavailableError
+from synthfilter.data.gemma import gemma_cache_path, load_gemma
 from synthfilter.data.schema import RECORD_SCHEMA, SOURCES
 from synthfilter.data.sharegpt import load_sharegpt
 from synthfilter.data.spamassassin import load_spamassassin
@@ -81,6 +82,14 @@ def load_sources(
     -------
     polars.DataFrame
         Loader columns (:data:`~synthfilter.data.schema.RECORD_SCHEMA`).
+
+    Raises
+    ------
+    SourceUnavailableError
+        When a source package is missing, or ``gemma`` is wanted and the
+        generation cache has no usable continuation (generate them first with
+        ``scripts/generate_gemma.py``; a corpus built without them would
+        silently lack its second generator).
     """
     wanted = list(dict.fromkeys(sources))
     unknown = [s for s in wanted if s not in SOURCES]
@@ -94,7 +103,15 @@ def load_sources(
     if "spamassassin" in wanted:
         frames.append(load_spamassassin(cache_dir))
     if "gemma" in wanted:
-        frames.append(load_gemma(gemma_path, cache_dir))
+        gemma = load_gemma(gemma_path, cache_dir)
+        if gemma.height == 0:
+            where = Path(gemma_path) if gemma_path is not None else gemma_cache_path(cache_dir)
+            raise SourceUnavailableError(
+                f"no Gemma continuations in {where}; generate them first with "
+                "`pip install -e .[lm] && python scripts/generate_gemma.py` (resumable, about 2 s per "
+                "continuation on 2 cores), or leave the source out"
+            )
+        frames.append(gemma)
     return pl.concat(frames) if frames else pl.DataFrame(schema=RECORD_SCHEMA)
 
 

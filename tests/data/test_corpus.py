@@ -14,6 +14,7 @@ from synthfilter.data.corpus import (
     sample_corpus,
     write_corpus,
 )
+from synthfilter.data.fetch import SourceUnavailableError
 from synthfilter.data.gemma import load_gemma
 from synthfilter.data.schema import RECORD_SCHEMA
 from synthfilter.data.text import normalised_hash
@@ -97,6 +98,12 @@ def test_build_corpus_loads_real_sources(brown_root):
     corpus = build_corpus(per_source=20, seed=0, sources=["brown", "gemma"], gemma_path=GEMMA_SAMPLE)
     counts = dict(corpus.group_by("source", "label").len().select("source", "len").iter_rows())
     assert counts["brown"] == 20 and counts["gemma"] >= 5
+
+
+def test_missing_gemma_cache_is_an_error_not_a_corpus_without_gemma(brown_root, tmp_path):
+    with pytest.raises(SourceUnavailableError, match="no Gemma continuations in .*generate_gemma.py"):
+        build_corpus(per_source=20, sources=["brown", "gemma"], gemma_path=tmp_path / "missing.jsonl")
+    assert build_corpus(per_source=5, sources=["brown"], gemma_path=tmp_path / "missing.jsonl").height == 5
 
 
 def test_split_filter_and_argument_errors(brown_frame):
