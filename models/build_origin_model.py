@@ -15,6 +15,7 @@ the held-out split (heldout_test.parquet) and the ROC/reliability plots.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -63,9 +64,12 @@ def main() -> int:
     started = time.time()
     if args.corpus:
         corpus = pl.read_parquet(args.corpus)
+        gemma = None
     else:
         log("building corpus")
         corpus = build_corpus(per_source=args.per_source, seed=args.seed)
+        gemma = gemma_provenance(corpus, args.seed)
+        log(f"gemma: {gemma}")
     counts = corpus.group_by("source", "split").len().sort("source", "split")
     log(f"corpus: {corpus.height} records\n{counts}")
     train, calib, test = (corpus.filter(pl.col("split") == s) for s in ("train", "calib", "test"))
@@ -146,6 +150,7 @@ def main() -> int:
             "split": "by document/conversation group (hash of group id): 60% train, 20% calib, 20% test",
             "per_source": args.per_source,
             "seed": args.seed,
+            "gemma_generations": gemma,
         },
         "command": f"python models/build_origin_model.py --per-source {args.per_source} --seed {args.seed} "
                    f"--classifier {args.classifier}",
@@ -161,6 +166,26 @@ def main() -> int:
     log(f"wrote {args.out} ({scorer.model_id_}) in {time.time() - started:.0f}s")
     print(json.dumps(metrics, indent=2))
     return 0
+
+
+def gemma_provenance(corpus: pl.DataFrame, seed: int) -> dict:
+    """Which Gemma generations the corpus holds: the covered prompt prefix and a hash of the texts used.
+
+    Generation is deterministic, so ``scripts/generate_gemma.py --prompts <prefix>`` re-makes the cache
+    (its file hash differs: records carry their wall-clock seconds); ``texts_sha256`` checks the result.
+    """
+    from synthfilter.data.brown import load_brown
+    from synthfilter.data.gemma import build_prompts, gemma_cache_path, generation_coverage
+    from synthfilter.data.spamassassin import load_spamassassin
+
+    prompts = build_prompts(load_brown().vstack(load_spamassassin()), seed=seed)
+    coverage = generation_coverage(gemma_cache_path(), prompts)
+    if coverage["beyond_prefix"]:
+        log(f"warning: the Gemma cache has {coverage['beyond_prefix']} records beyond its first "
+            f"{coverage['prefix']} prompts; `generate_gemma.py --prompts` will not re-make it exactly")
+    texts = sorted(corpus.filter(pl.col("source") == "gemma")["text"].to_list())
+    return {**coverage, "prompt_seed": seed, "used": len(texts),
+            "texts_sha256": hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()}
 
 
 def false_positives_by_human_source(y, scores, sources, groups) -> dict:
@@ -181,6 +206,22 @@ def false_positives_by_human_source(y, scores, sources, groups) -> dict:
                      "most_from_one_document": int(per_document.max(initial=0)),
                      "tpr_at_1pct_fpr": round(tpr_at_fpr(y[keep], scores[keep], 0.01), 4)})
     return {"n_above_overall_1pct_threshold": int(above.sum()), "per_source": rows}
+
+
+def gemma_card_lines(gemma: dict | None) -> list[str]:
+    """How to re-make the Gemma data of this build, for the card."""
+    if not gemma:
+        return []
+    exact = "" if not gemma["beyond_prefix"] else (
+        f" (the cache also held {gemma['beyond_prefix']} later records, so this re-makes it only in part)")
+    return [
+        f"Gemma data: the continuations of the first {gemma['prefix']:,} prompts of the seeded prompt list "
+        f"({gemma['records']:,} generations, {gemma['used']:,} usable after cleaning and de-duplication; SHA-256 of "
+        f"the sorted texts `{gemma['texts_sha256'][:16]}`){exact}. Generation is deterministic; re-make the "
+        f"cache (outside git) with `python scripts/generate_gemma.py --prompts {gemma['prefix']}` (llama.cpp, "
+        "`pip install -e .[lm]`; about 2,000 continuations an hour per core), then run the build command above.",
+        "",
+    ]
 
 
 def _fmt(value) -> str:
@@ -228,6 +269,7 @@ def model_card(scorer, metadata: dict, args) -> str:
         "`scripts/generate_gemma.py`). Split by document/conversation (60 % train, 20 % calibration, 20 % test), "
         "so no document or near-copy crosses splits.",
         "",
+        *gemma_card_lines(metadata["training_data"].get("gemma_generations")),
         "| source | split | records |",
         "|---|---|---|",
     ]

@@ -37,10 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the prompt order and decoding settings")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads")
     parser.add_argument("--limit", type=int, default=None, help="stop after this many new records")
+    parser.add_argument(
+        "--prompts",
+        type=int,
+        default=None,
+        help="only the first N prompts of the seeded list (the shipped model used the first 2,500: see its card)",
+    )
     args = parser.parse_args(argv)
     try:
         human = load_brown(args.cache_dir).vstack(load_spamassassin(args.cache_dir))
         prompts = build_prompts(human, seed=args.seed)
+        if args.prompts is not None:
+            prompts = prompts[: max(args.prompts, 0)]
         lengths = {
             source: human.filter(human["source"] == source)["text"].str.len_chars().to_list()
             for source in ("brown", "spamassassin")

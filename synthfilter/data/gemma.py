@@ -57,6 +57,7 @@ __all__ = [
     "load_gemma",
     "max_tokens_for",
     "model_path",
+    "generation_coverage",
     "read_generations",
     "run_generation",
 ]
@@ -394,6 +395,41 @@ def read_generations(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 continue  # a line being written right now, or cut off by a crash
             if isinstance(record, dict) and "prompt_id" in record and "output" in record:
                 yield record
+
+
+def generation_coverage(path: str | os.PathLike[str], prompts: Sequence[Prompt]) -> dict[str, int]:
+    """How much of an ordered prompt list a generation cache covers.
+
+    Generation is deterministic (seeded prompts, decoding settings and
+    llama.cpp sampling), so a cache that holds exactly the first ``n``
+    prompts of :func:`build_prompts` is re-made by
+    ``scripts/generate_gemma.py --prompts n``.
+
+    Parameters
+    ----------
+    path : path-like
+        Generation cache.
+    prompts : sequence of Prompt
+        The ordered prompt list (:func:`build_prompts`).
+
+    Returns
+    -------
+    dict
+        ``records`` (raw records in the cache), ``prefix`` (the largest ``n``
+        such that each of the first ``n`` prompts has a record) and
+        ``beyond_prefix`` (records of prompts after it, or of unknown prompts).
+
+    Examples
+    --------
+    >>> generation_coverage("/nonexistent.jsonl", [])
+    {'records': 0, 'prefix': 0, 'beyond_prefix': 0}
+    """
+    done = {r["prompt_id"] for r in read_generations(path)} if Path(path).is_file() else set()
+    prefix = 0
+    while prefix < len(prompts) and prompts[prefix].prompt_id in done:
+        prefix += 1
+    covered = {p.prompt_id for p in prompts[:prefix]}
+    return {"records": len(done), "prefix": prefix, "beyond_prefix": len(done - covered)}
 
 
 def load_gemma(

@@ -16,6 +16,7 @@ from synthfilter.data.gemma import (
     build_prompts,
     clean_continuation,
     decoding_settings,
+    generation_coverage,
     load_gemma,
     read_generations,
     run_generation,
@@ -197,6 +198,14 @@ def test_load_gemma_reads_cache_and_skips_cut_off_line(tmp_path: Path):
     assert row["label"] == 1 and row["source"] == "gemma" and row["group"] == "brown:ca01"
     assert row["gen_prompt_id"] == "p1" and row["gen_temperature"] == 0.8 and row["gen_seed"] == 7
     assert load_gemma(tmp_path / "missing.jsonl").height == 0
+
+
+def test_generation_coverage_counts_the_covered_prefix(tmp_path: Path):
+    prompts = [Prompt(f"p{i}", "brown", "brown:ca01", REAL_PROMPT) for i in range(4)]
+    path = tmp_path / "continuations.jsonl"
+    assert generation_coverage(path, prompts) == {"records": 0, "prefix": 0, "beyond_prefix": 0}
+    path.write_text("".join(json.dumps(_record(i, REAL_OUTPUT)) + "\n" for i in ("p1", "p0", "p3", "px")))
+    assert generation_coverage(path, prompts) == {"records": 4, "prefix": 2, "beyond_prefix": 2}
 
 
 def test_run_generation_skips_done_prompts_without_loading_model(tmp_path: Path):
