@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synthfilter-installed
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test clean model
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,16 @@ demo: setup
 test: setup
 	-bash scripts/install_test_extras.sh
 	$(BIN)/python -m pytest -q
+
+# Re-make the shipped detector from the packaged data alone: Gemma 3 270M continuations of the
+# first $(GEMMA_PROMPTS) seeded prompts (llama.cpp, deterministic, resumable; about 1.5 h on one
+# core, into ~/.cache/synthfilter/gemma), then the build (about 10 min) into $(MODEL_OUT).
+GEMMA_PROMPTS ?= 2872
+MODEL_OUT ?= models/origin-v3
+model: setup
+	$(BIN)/python -m pip install --quiet -e ".[lm]"
+	$(BIN)/python scripts/generate_gemma.py --prompts $(GEMMA_PROMPTS)
+	$(BIN)/python models/build_origin_model.py --out $(MODEL_OUT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         "--prompts",
         type=int,
         default=None,
-        help="only the first N prompts of the seeded list (the shipped model used the first 2,500: see its card)",
+        help="only the first N prompts of the seeded list (origin-v3 used the first 2872: see the model card)",
     )
     args = parser.parse_args(argv)
     try:
