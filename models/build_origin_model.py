@@ -171,7 +171,7 @@ def main() -> int:
 def gemma_provenance(corpus: pl.DataFrame, seed: int) -> dict:
     """Which Gemma generations the corpus holds: the covered prompt prefix and a hash of the texts used.
 
-    Generation is deterministic, so ``scripts/generate_gemma.py --prompts <prefix>`` re-makes the cache
+    Generation is deterministic for one llama.cpp build, so ``scripts/generate_gemma.py --prompts <prefix>`` re-makes the cache
     (its file hash differs: records carry their wall-clock seconds); ``texts_sha256`` checks the result.
     """
     from synthfilter.data.brown import load_brown

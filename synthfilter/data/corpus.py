@@ -109,7 +109,7 @@ def load_sources(
             raise SourceUnavailableError(
                 f"no Gemma continuations in {where}; generate them first with "
                 "`pip install -e .[lm] && python scripts/generate_gemma.py` (resumable, about 2 s per "
-                "continuation on 2 cores), or leave the source out"
+                "continuation per core), or leave the source out"
             )
         frames.append(gemma)
     return pl.concat(frames) if frames else pl.DataFrame(schema=RECORD_SCHEMA)

@@ -54,10 +54,10 @@ __all__ = [
     "clean_continuation",
     "decoding_settings",
     "gemma_cache_path",
+    "generation_coverage",
     "load_gemma",
     "max_tokens_for",
     "model_path",
-    "generation_coverage",
     "read_generations",
     "run_generation",
 ]
@@ -400,10 +400,11 @@ def read_generations(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
 def generation_coverage(path: str | os.PathLike[str], prompts: Sequence[Prompt]) -> dict[str, int]:
     """How much of an ordered prompt list a generation cache covers.
 
-    Generation is deterministic (seeded prompts, decoding settings and
-    llama.cpp sampling), so a cache that holds exactly the first ``n``
-    prompts of :func:`build_prompts` is re-made by
-    ``scripts/generate_gemma.py --prompts n``.
+    Generation is deterministic for one llama.cpp build (seeded prompts,
+    decoding settings and sampling), so a cache that holds exactly the first
+    ``n`` prompts of :func:`build_prompts` is re-made by
+    ``scripts/generate_gemma.py --prompts n`` (another build may change a
+    few outputs in a thousand).
 
     Parameters
     ----------
