@@ -322,4 +322,3 @@ def score(
         model=model, trusted=trusted, reference=reference, stages=stages, k=k, dup_threshold=dup_threshold,
         text_dup_threshold=text_dup_threshold, index=index, seed=seed, show_progress=show_progress,
     ).table
-
