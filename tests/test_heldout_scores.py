@@ -1,0 +1,52 @@
+"""Speed work changes no result: the held-out split scores as pinned in the fixture.
+
+The fixture (``tests/fixtures/heldout_scores_static.parquet``, made by
+``tests/fixtures/make_heldout_scores.py``) holds what ``score`` gave for the
+shipped model's held-out split with the static encoder before the throughput
+work. Ids and order must match, floats within 1e-6, and the near-duplicate
+clusters must be the same partition (labels may differ).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from synthfilter.scoring import score
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SPLIT = Path(__file__).resolve().parent.parent / "models" / "origin-v3" / "heldout_test.parquet"
+
+
+def _partition(labels: np.ndarray) -> set[tuple[int, ...]]:
+    groups: dict[int, list[int]] = {}
+    for i, label in enumerate(labels.tolist()):
+        groups.setdefault(label, []).append(i)
+    return {tuple(g) for g in groups.values() if len(g) > 1}
+
+
+@pytest.fixture(scope="module")
+def pinned_and_now(tmp_path_factory):
+    pinned = pl.read_parquet(FIXTURES / "heldout_scores_static.parquet")
+    corpus = pl.read_parquet(SPLIT).select("id", "text")
+    return pinned, score(corpus, encoder="static", seed=0)
+
+
+def test_ids_and_order_unchanged(pinned_and_now):
+    pinned, now = pinned_and_now
+    assert now["id"].to_list() == pinned["id"].to_list()
+
+
+@pytest.mark.parametrize("column", ["p_synthetic", "synthetic_score", "knn_distance", "rarity"])
+def test_float_scores_unchanged(pinned_and_now, column):
+    pinned, now = pinned_and_now
+    np.testing.assert_allclose(now[column].to_numpy(), pinned[column].to_numpy(), rtol=0, atol=1e-6)
+
+
+def test_near_duplicate_clusters_unchanged(pinned_and_now):
+    pinned, now = pinned_and_now
+    assert _partition(now["dup_cluster"].to_numpy()) == _partition(pinned["dup_cluster"].to_numpy())
+    assert now["is_near_duplicate"].sum() == pinned["is_near_duplicate"].sum()
