@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from synthfilter.codepoints import DIGIT, SPACE, UPPER, char_flags, code_points, is_run_end, is_run_start
 from synthfilter.errors import ConfigError
+from synthfilter.segments import segment_means, segment_starts, segment_stds
 
 _WORD = re.compile(r"[A-Za-z\u00C0-\u024F']+")
 _SENT_SPLIT = re.compile(r"(?<=[.!?])\s+")
@@ -33,12 +36,180 @@ STYLE_FEATURES = (
 )
 
 
-def _rate(text: str, chars: str, n: int) -> float:
-    return sum(text.count(c) for c in chars) / n
+#: Characters counted by the punctuation rates, in the order of STYLE_FEATURES.
+_PUNCTUATION = (",", ";", ":", "!", "?", "\"\u201c\u201d", "()[]", "-\u2013\u2014", "'\u2019")
+_SENTENCE_END = ".!?"
+#: Texts handled at once by style_statistics (bounds its memory to a few hundred MB).
+_STYLE_CHUNK = 4096
+
+
+@lru_cache(maxsize=1)
+def _word_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Which of the first 0x250 code points are word characters, and a code for each one's lower case.
+
+    Word characters are those of ``_WORD``. Two words are equal after
+    ``str.lower`` exactly when their sequences of codes are equal: every word
+    character lowers to one character, except U+0130, which lowers to two
+    (the second not a word character), and gets a code of its own.
+    """
+    is_word = np.zeros(0x250, dtype=bool)
+    lowered = {}
+    for cp in range(0x250):
+        c = chr(cp)
+        if _WORD.fullmatch(c):
+            is_word[cp] = True
+            lowered[cp] = c.lower()
+    distinct = sorted(set(lowered.values()))
+    code = np.zeros(0x250, dtype=np.uint64)
+    for cp, low in lowered.items():
+        code[cp] = distinct.index(low) + 1  # 1..K, 0 pads
+    assert len(distinct) < 1 << 10
+    return is_word, code
+
+
+def _word_ids(code: np.ndarray, pos: np.ndarray, char_word: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Equal ids for equal words (code sequences): six 10-bit codes packed per uint64, then ``np.unique``.
+
+    ``code``, ``pos`` and ``char_word`` give each word character's code, its
+    position in its word and its word; ``length`` each word's length.
+    """
+    chunks = (length + 5) // 6
+    chunk_start = segment_starts(chunks)
+    shifted = code << ((pos % 6) * 10).astype(np.uint64)
+    which_chunk = chunk_start[char_word] + pos // 6
+    total = np.zeros(shifted.size + 1, dtype=np.uint64)
+    np.cumsum(shifted, out=total[1:])  # a chunk's codes occupy disjoint bits: their sum is their union
+    first = np.flatnonzero(np.r_[True, which_chunk[1:] != which_chunk[:-1]])
+    packed = np.zeros(int(chunks.sum()), dtype=np.uint64)
+    packed[which_chunk[first]] = total[np.r_[first[1:], shifted.size]] - total[first]
+    ids = np.empty(length.size, dtype=np.int64)
+    offset = 0
+    for k in np.unique(chunks):
+        words = np.flatnonzero(chunks == k)
+        if k == 1:
+            _, inverse = np.unique(packed[chunk_start[words]], return_inverse=True)
+        else:
+            _, inverse = np.unique(packed[chunk_start[words][:, None] + np.arange(k)], axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        ids[words] = offset + inverse
+        offset += int(inverse.max()) + 1
+    return ids
+
+
+def _style_chunk(texts: Sequence[str]) -> np.ndarray:
+    n_texts = len(texts)
+    cps, bounds = code_points(texts)
+    n_chars = np.diff(bounds)
+    n = np.maximum(n_chars, 1).astype(np.float64)
+    flags = char_flags(cps)
+    char_text = np.repeat(np.arange(n_texts, dtype=np.int32), n_chars)
+
+    def count(mask: np.ndarray) -> np.ndarray:  # true positions of mask per text
+        return np.bincount(char_text[mask], minlength=n_texts)
+
+    is_word_table, code_table = _word_tables()
+    small = cps < 0x250
+    in_word = np.zeros(cps.size, dtype=bool)
+    in_word[small] = is_word_table[cps[small]]
+    word_start = is_run_start(in_word, bounds)
+    starts = np.flatnonzero(word_start)
+    ends = np.flatnonzero(is_run_end(in_word, bounds)) + 1
+    word_text = char_text[starts]
+    word_len = ends - starts
+    n_words = np.bincount(word_text, minlength=n_texts)
+    word_rank = np.arange(starts.size) - segment_starts(n_words)[word_text]
+
+    # word lengths: one segment per text, [0.0] for a text without words
+    slots = np.maximum(n_words, 1)
+    values = np.zeros(int(slots.sum()))
+    values[segment_starts(slots)[word_text] + word_rank] = word_len
+    len_mean = segment_means(values, slots)
+    len_std = segment_stds(values, slots, len_mean)
+
+    # vocabulary richness on lower-cased words
+    ttr = np.zeros(n_texts)
+    hapax = np.zeros(n_texts)
+    if starts.size:
+        word_chars = np.flatnonzero(in_word)
+        char_word = np.cumsum(word_start[word_chars]) - 1
+        ids = _word_ids(code_table[cps[word_chars]], word_chars - starts[char_word], char_word, word_len)
+        key = word_text * (int(ids.max()) + 1) + ids
+        order = np.argsort(key, kind="stable")  # stable: a group's first member is the word's first use
+        ordered = key[order]
+        first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        group_text = word_text[order[first]]
+        distinct = np.bincount(group_text, minlength=n_texts)
+        once = np.bincount(group_text, weights=np.diff(np.r_[first, ordered.size]) == 1, minlength=n_texts)
+        hapax = once / np.maximum(distinct, 1)
+        head_distinct = np.bincount(group_text, weights=word_rank[order[first]] < 100, minlength=n_texts)
+        ttr = head_distinct / np.maximum(np.minimum(n_words, 100), 1)
+
+    # sentences: text.strip() split at whitespace runs that follow . ! or ?
+    space = (flags & SPACE) != 0
+    n_space = count(space)
+    last_nonspace = np.full(n_texts, -1, dtype=np.int64)
+    nonspace_pos = np.flatnonzero(~space)
+    last_nonspace[char_text[nonspace_pos]] = nonspace_pos  # the last write per text wins: positions ascend
+    run_start = np.flatnonzero(is_run_start(space, bounds))
+    run_text = char_text[run_start]
+    after_end = (run_start > bounds[run_text]) & np.isin(cps[np.maximum(run_start - 1, 0)], _SENTENCE_END_CPS)
+    is_separator = after_end & (run_start < last_nonspace[run_text])  # not the trailing run
+    separator = run_start[is_separator]
+    n_sentences = np.where(n_space < n_chars, np.bincount(run_text[is_separator], minlength=n_texts) + 1, 0)
+    sent_slots = np.maximum(n_sentences, 1)
+    word_sentence = np.searchsorted(separator, starts) - np.searchsorted(separator, bounds[:-1])[word_text]
+    sent_words = np.bincount(segment_starts(sent_slots)[word_text] + word_sentence,
+                             minlength=int(sent_slots.sum())).astype(np.float64)
+    sent_mean = segment_means(sent_words, sent_slots)
+    sent_std = segment_stds(sent_words, sent_slots, sent_mean)
+
+    # punctuation marks
+    small_bmp = cps < len(_PUNCT_TABLE)
+    kind = np.zeros(cps.size, dtype=np.uint8)
+    kind[small_bmp] = _PUNCT_TABLE[cps[small_bmp]]
+    marked = np.flatnonzero(kind)
+    punct = np.bincount(char_text[marked] * 10 + kind[marked].astype(np.int32), minlength=n_texts * 10).reshape(n_texts, 10)[:, 1:]
+
+    capitalised = np.bincount(word_text, weights=(flags[starts] & UPPER) != 0, minlength=n_texts)
+    columns = [
+        np.log1p(n_chars.astype(np.float64)),
+        np.log1p(n_words.astype(np.float64)),
+        len_mean,
+        len_std,
+        ttr,
+        hapax,
+        count((flags & UPPER) != 0) / n,
+        count((flags & DIGIT) != 0) / n,
+        n_space / n,
+        count(cps > 127) / n,
+        count(cps == 10) / n,
+        np.log1p(n_sentences.astype(np.float64)),
+        sent_mean,
+        sent_std,
+        *(punct[:, j] / n for j in range(len(_PUNCTUATION))),
+        capitalised / np.maximum(n_words, 1),
+    ]
+    return np.column_stack(columns)
+
+
+def _punct_table() -> np.ndarray:
+    table = np.zeros(0x2020, dtype=np.uint8)
+    for j, chars in enumerate(_PUNCTUATION, start=1):
+        for c in chars:
+            table[ord(c)] = j
+    return table
+
+
+_PUNCT_TABLE = _punct_table()
+_SENTENCE_END_CPS = np.array([ord(c) for c in _SENTENCE_END], dtype=np.uint32)
 
 
 def style_statistics(texts: Sequence[str]) -> np.ndarray:
     """Stylometric statistics of each text.
+
+    Vectorised over all texts at once (their code points in one array); the
+    values are those of measuring each text on its own in Python, float for
+    float.
 
     Parameters
     ----------
@@ -49,44 +220,11 @@ def style_statistics(texts: Sequence[str]) -> np.ndarray:
     numpy.ndarray, shape (n, 24)
         Columns named by :data:`STYLE_FEATURES`; rates are per character.
     """
+    texts = list(texts)
     out = np.zeros((len(texts), len(STYLE_FEATURES)), dtype=np.float64)
-    for i, text in enumerate(texts):
-        n = max(len(text), 1)
-        words = _WORD.findall(text)
-        lens = np.array([len(w) for w in words], dtype=np.float64) if words else np.zeros(1)
-        lower = [w.lower() for w in words]
-        head = lower[:100]
-        counts: dict[str, int] = {}
-        for w in lower:
-            counts[w] = counts.get(w, 0) + 1
-        sentences = [s for s in _SENT_SPLIT.split(text.strip()) if s]
-        sent_words = np.array([len(_WORD.findall(s)) for s in sentences] or [0], dtype=np.float64)
-        out[i] = (
-            np.log1p(len(text)),
-            np.log1p(len(words)),
-            lens.mean(),
-            lens.std(),
-            len(set(head)) / max(len(head), 1),
-            sum(1 for c in counts.values() if c == 1) / max(len(counts), 1),
-            sum(c.isupper() for c in text) / n,
-            sum(c.isdigit() for c in text) / n,
-            sum(c.isspace() for c in text) / n,
-            sum(ord(c) > 127 for c in text) / n,
-            text.count("\n") / n,
-            np.log1p(len(sentences)),
-            sent_words.mean(),
-            sent_words.std(),
-            _rate(text, ",", n),
-            _rate(text, ";", n),
-            _rate(text, ":", n),
-            _rate(text, "!", n),
-            _rate(text, "?", n),
-            _rate(text, "\"\u201c\u201d", n),
-            _rate(text, "()[]", n),
-            _rate(text, "-\u2013\u2014", n),
-            _rate(text, "'\u2019", n),
-            sum(w[0].isupper() for w in words) / max(len(words), 1),
-        )
+    for begin in range(0, len(texts), _STYLE_CHUNK):
+        part = texts[begin:begin + _STYLE_CHUNK]
+        out[begin:begin + len(part)] = _style_chunk(part)
     return out
 
 
