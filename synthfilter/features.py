@@ -22,6 +22,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 
 from synthfilter.codepoints import DIGIT, SPACE, UPPER, char_flags, code_points, is_run_end, is_run_start
 from synthfilter.errors import ConfigError
+from synthfilter.hashing import hashed_ngram_counts
 from synthfilter.segments import segment_means, segment_starts, segment_stds
 
 _WORD = re.compile(r"[A-Za-z\u00C0-\u024F']+")
@@ -253,16 +254,24 @@ class HashedNgramFeatures:
             alternate_sign=False, norm=None, lowercase=self.analyzer == "word", dtype=np.float32,
         )
 
+    def _counts(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """What ``self._hasher().transform(texts)`` gives, computed vectorised (see :mod:`synthfilter.hashing`)."""
+        texts = list(texts)
+        if self.analyzer not in ("char_wb", "word") or not all(isinstance(t, str) for t in texts):
+            return self._hasher().transform(texts).tocsr()
+        return hashed_ngram_counts(texts, self.analyzer, self.ngram_range, self.n_features,
+                                   lowercase=self.analyzer == "word", dtype=np.float32)
+
     def fit(self, texts: Sequence[str]) -> HashedNgramFeatures:
         """Learn IDF weights from ``texts``."""
-        counts = self._hasher().transform(texts)
+        counts = self._counts(texts)
         df = np.bincount(counts.indices, minlength=self.n_features).astype(np.float64)
         self.idf_ = (np.log((1 + counts.shape[0]) / (1 + df)) + 1.0).astype(np.float32)
         return self
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Sparse ``(n, n_features)`` matrix of weighted, normalised n-gram counts."""
-        counts = self._hasher().transform(texts).tocsr()
+        counts = self._counts(texts)
         counts.data = np.log1p(counts.data)
         weighted = counts @ sp.diags(self.idf_)
         norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
