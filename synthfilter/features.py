@@ -23,7 +23,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from synthfilter.codepoints import DIGIT, SPACE, UPPER, char_flags, code_points, is_run_end, is_run_start
 from synthfilter.errors import ConfigError
 from synthfilter.hashing import hashed_ngram_counts
-from synthfilter.segments import segment_means, segment_starts, segment_stds
+from synthfilter.segments import segment_means, segment_quantiles, segment_starts, segment_stds
 
 _WORD = re.compile(r"[A-Za-z\u00C0-\u024F']+")
 _SENT_SPLIT = re.compile(r"(?<=[.!?])\s+")
@@ -283,14 +283,19 @@ class HashedNgramFeatures:
 _LOGPROB_STATS = ("mean", "std", "q10", "median", "q90")
 
 
-def _logprob_stats(docs: Sequence[np.ndarray], with_unknown: bool) -> np.ndarray:
-    out = np.empty((len(docs), len(_LOGPROB_STATS) + int(with_unknown)))
-    for i, doc in enumerate(docs):
-        logp = doc[:, 0]
-        q10, median, q90 = np.quantile(logp, (0.1, 0.5, 0.9))
-        out[i, :5] = (logp.mean(), logp.std(), q10, median, q90)
-        if with_unknown:
-            out[i, 5] = doc[:, 1].mean()
+def _logprob_stats(logp: np.ndarray, unknown: np.ndarray | None, lengths: np.ndarray) -> np.ndarray:
+    """Mean, std and 10/50/90 % quantiles of each text's token log-probabilities (and its ``<unk>`` share).
+
+    ``logp`` (and ``unknown``, 1.0 per ``<unk>`` token) hold all texts' tokens
+    end to end, ``lengths`` per text. The floats are numpy's for each text
+    on its own.
+    """
+    out = np.empty((lengths.size, len(_LOGPROB_STATS) + int(unknown is not None)))
+    out[:, 0] = segment_means(logp, lengths)
+    out[:, 1] = segment_stds(logp, lengths, out[:, 0])
+    out[:, 2:5] = segment_quantiles(logp, lengths, (0.1, 0.5, 0.9))
+    if unknown is not None:
+        out[:, 5] = segment_means(unknown, lengths)
     return out
 
 
@@ -351,10 +356,21 @@ class NGramLikelihoodFeatures:
 
     @staticmethod
     def _raw(models: dict, orders: tuple[int, ...], texts: Sequence[str]) -> np.ndarray:
+        encoded = {}  # the models share one vocabulary: tokenise once
         blocks = []
+
+        def stats(model, with_unknown: bool) -> np.ndarray:
+            key = id(model.vocabulary)
+            if key not in encoded:
+                encoded[key] = model.vocabulary.encode_batch(texts)
+            ids, lengths = encoded[key]
+            logp, token_ids = model.flat_logprobs(ids, lengths)
+            unknown = (token_ids == 2).astype(np.float64) if with_unknown else None
+            return _logprob_stats(logp, unknown, lengths + 1)
+
         for order in orders:
-            human = _logprob_stats(models[(order, 0)].document_logprobs(texts), with_unknown=True)
-            machine = _logprob_stats(models[(order, 1)].document_logprobs(texts), with_unknown=False)
+            human = stats(models[(order, 0)], with_unknown=True)
+            machine = stats(models[(order, 1)], with_unknown=False)
             blocks.extend([human, machine, (machine[:, 0] - human[:, 0])[:, None]])
         return np.hstack(blocks)
 

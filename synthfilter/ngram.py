@@ -61,6 +61,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -140,6 +141,17 @@ class Vocabulary:
         unk = self.index[UNK]
         return np.fromiter((self.index.get(t, unk) for t in tokenize(text)), dtype=np.int64)
 
+    def encode_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids of many texts end to end, and each text's number of tokens.
+
+        The same ids as :meth:`encode` of each text, concatenated.
+        """
+        tokens = [_TOKEN.findall(t) for t in texts]
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        ids = np.fromiter(map(self.index.get, chain.from_iterable(tokens), repeat(self.index[UNK])),
+                          dtype=np.int64, count=int(lengths.sum()))
+        return ids, lengths
+
     def decode(self, ids: Iterable[int]) -> str:
         """Text of token ids (special tokens dropped)."""
         return detokenize([self.words[i] for i in ids if i > 2])
@@ -211,12 +223,27 @@ class NGramLM:
 
     def _grams(self, docs: Sequence[np.ndarray]) -> np.ndarray:
         """Rows of ``order`` token ids: the padded history and the predicted token."""
+        lengths = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+        ids = np.concatenate(docs).astype(np.int64, copy=False) if len(docs) else np.zeros(0, dtype=np.int64)
+        return self._grams_flat(ids, lengths)
+
+    def _grams_flat(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """:meth:`_grams` of documents given end to end (``ids``) with their ``lengths``."""
         n = self.order
-        rows = []
-        for ids in docs:
-            padded = np.concatenate([np.zeros(n - 1, dtype=np.int64), ids, [1]])
-            rows.append(np.lib.stride_tricks.sliding_window_view(padded, n))
-        return np.concatenate(rows) if rows else np.zeros((0, n), dtype=np.int64)
+        # Each document padded as (n - 1) x <s>, its ids, </s>, all end to end.
+        padded_start = np.zeros(lengths.size, dtype=np.int64)
+        np.cumsum(lengths[:-1] + n, out=padded_start[1:])
+        padded = np.zeros(int(lengths.sum()) + n * lengths.size, dtype=np.int64)
+        doc_start = np.zeros(lengths.size, dtype=np.int64)
+        np.cumsum(lengths[:-1], out=doc_start[1:])
+        within = np.arange(ids.size) - np.repeat(doc_start, lengths)
+        padded[np.repeat(padded_start + n - 1, lengths) + within] = ids
+        padded[padded_start + n - 1 + lengths] = 1
+        # A document of d tokens has d + 1 windows, starting at its padded start.
+        count = lengths + 1
+        first = np.repeat(padded_start - np.r_[0, np.cumsum(count)[:-1]], count) + np.arange(int(count.sum()))
+        windows = np.lib.stride_tricks.sliding_window_view(padded, n) if padded.size >= n else np.zeros((0, n), np.int64)
+        return windows[first]
 
     def _keys(self, grams: np.ndarray) -> np.ndarray:
         key = np.zeros(len(grams), dtype=np.int64)
@@ -288,12 +315,12 @@ class NGramLM:
             One ``(n_tokens, 2)`` array per text: the natural-log probability
             of each token, and 1.0 where the token is ``<unk>``.
         """
-        docs = [self.vocabulary.encode(t) for t in texts]
-        if not docs:
+        if not len(texts):
             return []
-        logp, ids = self._logprobs_of(docs)
-        both = np.column_stack([logp, (ids == 2).astype(np.float64)])
-        return np.split(both, np.cumsum([d.size + 1 for d in docs])[:-1])
+        ids, lengths = self.vocabulary.encode_batch(texts)
+        logp, token_ids = self.flat_logprobs(ids, lengths)
+        both = np.column_stack([logp, (token_ids == 2).astype(np.float64)])
+        return np.split(both, np.cumsum(lengths + 1)[:-1])
 
     def token_logprobs(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """Natural-log probability of every token of ``texts`` (``</s>`` included).
@@ -305,11 +332,32 @@ class NGramLM:
         token_ids : numpy.ndarray of int64
             The ids of those tokens (``2`` marks ``<unk>``).
         """
-        return self._logprobs_of([self.vocabulary.encode(t) for t in texts])
+        texts = list(texts)
+        return self.flat_logprobs(*self.vocabulary.encode_batch(texts))
+
+    def flat_logprobs(self, ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`token_logprobs` of texts encoded by :meth:`Vocabulary.encode_batch`.
+
+        Parameters
+        ----------
+        ids : numpy.ndarray of int64
+            Token ids of all texts, end to end.
+        lengths : numpy.ndarray of int64
+            Tokens per text.
+
+        Returns
+        -------
+        logp, token_ids : numpy.ndarray
+            One value per token and one per text's ``</s>``: text ``i`` owns
+            ``lengths[i] + 1`` consecutive entries.
+        """
+        return self._scored(self._grams_flat(np.asarray(ids, dtype=np.int64), np.asarray(lengths, dtype=np.int64)))
 
     def _logprobs_of(self, docs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`token_logprobs` of already encoded texts."""
-        grams = self._grams(docs)
+        return self._scored(self._grams(docs))
+
+    def _scored(self, grams: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         size = len(self.vocabulary)
         p = np.full(len(grams), 1.0 / (size - 1))  # <s> is never predicted
         for k, level in enumerate(self.levels_, start=1):
