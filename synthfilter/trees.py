@@ -128,36 +128,59 @@ class TreeEnsemble:
             raise ModelError("tree arrays split on a feature the model does not have")
         return cls(nodes=nodes, roots=roots, baseline=baseline, n_features=int(n_features))
 
-    def decision_function(self, x: np.ndarray, chunk_rows: int = 4096) -> np.ndarray:
+    def decision_function(self, x: np.ndarray, chunk_rows: int = 512) -> np.ndarray:
         """Raw scores (log-odds), shape ``(n,)``.
 
         Parameters
         ----------
         x : numpy.ndarray
             Shape ``(n, n_features)``; NaN is a missing value.
-        chunk_rows : int, default 4096
-            Rows walked at once (memory is ``chunk_rows x n_trees`` indices).
+        chunk_rows : int, default 512
+            Rows walked at once (memory is ``chunk_rows x n_trees`` indices; small
+            chunks keep the walk in cache).
         """
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ModelError(f"the trees expect {self.n_features} features, got shape {x.shape}")
         out = np.empty(x.shape[0], dtype=np.float64)
-        feature, threshold = self.nodes["feature"], self.nodes["threshold"]
-        missing_left, is_leaf = self.nodes["missing_left"].astype(bool), self.nodes["is_leaf"].astype(bool)
-        left, right, value = self.nodes["left"], self.nodes["right"], self.nodes["value"]
+        leaf = self.nodes["is_leaf"].astype(bool)
+        # A leaf sends every row to itself (right child, as ``x <= nan`` is false), so
+        # all entries take the same steps; entries at a leaf are dropped now and then.
+        feature = np.where(leaf, 0, self.nodes["feature"]).astype(np.intp)
+        threshold = np.where(leaf, np.nan, self.nodes["threshold"])
+        own = np.arange(leaf.size)
+        # children[2 * node + went_left]
+        children = np.column_stack([np.where(leaf, own, self.nodes["right"]),
+                                    np.where(leaf, own, self.nodes["left"])]).astype(np.intp).ravel()
+        missing_left = self.nodes["missing_left"].astype(np.intp)
+        value = self.nodes["value"]
+        n_trees = self.roots.size
+        roots = self.roots.astype(np.intp)
         for start in range(0, x.shape[0], chunk_rows):
-            rows = x[start:start + chunk_rows]
-            node = np.broadcast_to(self.roots, (rows.shape[0], self.roots.size)).copy()
-            row_index = np.broadcast_to(np.arange(rows.shape[0])[:, None], node.shape)
-            active = ~is_leaf[node]
-            while active.any():
-                at = node[active]
-                values = rows[row_index[active], feature[at]]
-                go_left = np.where(np.isnan(values), missing_left[at], values <= threshold[at])
-                node[active] = np.where(go_left, left[at], right[at])
-                active = ~is_leaf[node]
+            rows = np.ascontiguousarray(x[start:start + chunk_rows])
+            flat = rows.ravel()
+            has_nan = bool(np.isnan(flat).any())
+            # One entry per (row, tree), row-major.
+            node = np.tile(roots, rows.shape[0])
+            pending = np.flatnonzero(~leaf[node])
+            at = node[pending]
+            base = (pending // n_trees) * rows.shape[1]  # where each entry's row starts in flat
+            while pending.size:
+                values = flat[base + feature[at]]
+                went_left = (values <= threshold[at]).astype(np.intp)
+                if has_nan:
+                    missing = np.isnan(values) & ~leaf[at]
+                    went_left[missing] = missing_left[at[missing]]
+                at = children[2 * at + went_left]
+                done = leaf[at]
+                n_done = np.count_nonzero(done)
+                if n_done * 4 >= done.size:  # a quarter arrived: record them and walk on without
+                    node[pending[done]] = at[done]
+                    walking = ~done
+                    pending, at, base = pending[walking], at[walking], base[walking]
+            leaves = value[node.reshape(rows.shape[0], n_trees).T]  # (trees, rows)
             raw = np.full(rows.shape[0], self.baseline)
-            for tree in range(node.shape[1]):  # tree by tree, as scikit-learn adds them
-                raw += value[node[:, tree]]
+            for tree in range(n_trees):  # tree by tree, as scikit-learn adds them
+                raw += leaves[tree]
             out[start:start + chunk_rows] = raw
         return out
