@@ -108,3 +108,42 @@ def test_document_logprobs_split_per_text_and_flag_unknown_words():
     assert docs[0][:, 1].sum() == 0 and docs[1][:2, 1].tolist() == [1.0, 1.0]
     flat, _ = lm.token_logprobs(["the cat", "zebra zebra the"])
     assert np.array_equal(np.concatenate([d[:, 0] for d in docs]), flat)
+
+
+# --------------------------------------------------------------- batch paths = the per-text loops
+def _reference_grams(docs, n):
+    """The original per-document windowing that _grams replaced."""
+    rows = []
+    for ids in docs:
+        padded = np.concatenate([np.zeros(n - 1, dtype=np.int64), ids, [1]])
+        rows.append(np.lib.stride_tricks.sliding_window_view(padded, n))
+    return np.concatenate(rows) if rows else np.zeros((0, n), dtype=np.int64)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_batch_encoding_windows_and_logprobs_equal_per_text_ones(order):
+    from tests.text_cases import EDGE_TEXTS, real_paragraphs
+
+    texts = real_paragraphs(200) + EDGE_TEXTS
+    vocab = Vocabulary.from_texts(real_paragraphs(100))
+    model = NGramLM(vocab, order=order).fit(real_paragraphs(100))
+    docs = [vocab.encode(t) for t in texts]
+    ids, lengths = vocab.encode_batch(texts)
+    assert np.array_equal(lengths, [d.size for d in docs]) and np.array_equal(ids, np.concatenate(docs))
+    assert np.array_equal(model._grams(docs), _reference_grams(docs, order))
+    assert np.array_equal(model._grams_flat(ids, lengths), _reference_grams(docs, order))
+    logp, token_ids = model.flat_logprobs(ids, lengths)
+    ref_logp, ref_ids = model._scored(_reference_grams(docs, order))
+    assert np.array_equal(logp, ref_logp) and np.array_equal(token_ids, ref_ids)
+    per_doc = model.document_logprobs(texts)
+    assert len(per_doc) == len(texts) and [d.shape[0] for d in per_doc] == list(lengths + 1)
+    assert np.array_equal(np.concatenate(per_doc)[:, 0], ref_logp)
+    assert model.document_logprobs([]) == [] and model._grams([]).shape == (0, order)
+
+
+def test_fit_on_batch_windows_keeps_the_counts():
+    vocab = Vocabulary.from_texts(CORPUS)
+    model = NGramLM(vocab, order=3).fit(CORPUS)
+    keys, counts = np.unique(model._keys(_reference_grams([vocab.encode(t) for t in CORPUS], 3)), return_counts=True)
+    got_keys, got_counts = model.counts()
+    assert np.array_equal(got_keys, keys) and np.array_equal(got_counts, counts)

@@ -71,3 +71,39 @@ def test_multiclass_models_are_refused():
     model = HistGradientBoostingClassifier(max_iter=3).fit(x, np.arange(60) % 3)
     with pytest.raises(ModelError, match="binary"):
         TreeEnsemble.from_estimator(model)
+
+
+def _reference_walk(trees: TreeEnsemble, x: np.ndarray) -> np.ndarray:
+    """The original walk over every (row, tree) entry that decision_function replaced."""
+    nodes = trees.nodes
+    node = np.broadcast_to(trees.roots, (x.shape[0], trees.roots.size)).copy()
+    row_index = np.broadcast_to(np.arange(x.shape[0])[:, None], node.shape)
+    is_leaf, missing_left = nodes["is_leaf"].astype(bool), nodes["missing_left"].astype(bool)
+    active = ~is_leaf[node]
+    while active.any():
+        at = node[active]
+        values = x[row_index[active], nodes["feature"][at]]
+        go_left = np.where(np.isnan(values), missing_left[at], values <= nodes["threshold"][at])
+        node[active] = np.where(go_left, nodes["left"][at], nodes["right"][at])
+        active = ~is_leaf[node]
+    raw = np.full(x.shape[0], trees.baseline)
+    for tree in range(node.shape[1]):
+        raw += nodes["value"][node[:, tree]]
+    return raw
+
+
+def test_walk_with_missing_values_equals_scikit_learn_and_the_reference_walk(fitted):
+    model, x = fitted
+    rng = np.random.default_rng(0)
+    x_train = x.copy()
+    x_train[rng.random(x_train.shape) < 0.1] = np.nan  # missing values seen in training: learned directions
+    y = (np.nan_to_num(x_train[:, 0]) > np.nanmedian(x_train[:, 0])).astype(int)
+    with_nan = HistGradientBoostingClassifier(max_iter=40, max_leaf_nodes=31, early_stopping=False,
+                                              random_state=0).fit(x_train, y)
+    trees = TreeEnsemble.from_estimator(with_nan)
+    x_test = x[::-1].copy()
+    x_test[rng.random(x_test.shape) < 0.2] = np.nan
+    for chunk_rows in (1, 5, 512, 10_000):
+        got = trees.decision_function(x_test, chunk_rows=chunk_rows)
+        assert np.array_equal(got, with_nan.decision_function(x_test))
+        assert np.array_equal(got, _reference_walk(trees, x_test))
