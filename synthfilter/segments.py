@@ -119,6 +119,31 @@ def segment_stds(values: np.ndarray, lengths: np.ndarray, means: np.ndarray | No
     return np.sqrt(segment_sums(deviation, lengths) / lengths.astype(np.float64))
 
 
+def _sorted_within(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``values`` with each segment sorted ascending (segments stay in place).
+
+    Segments of similar length (up to twice as long) are padded with +inf
+    into one matrix and sorted along its rows, which is much faster than one
+    lexsort over all values.
+    """
+    out = np.empty_like(values)
+    start = segment_starts(lengths)
+    width = np.ones(lengths.size, dtype=np.int64)
+    big = lengths > 1
+    width[big] = 1 << np.ceil(np.log2(lengths[big])).astype(np.int64)
+    for w in np.unique(width):
+        rows = np.flatnonzero(width == w)
+        n = lengths[rows]
+        col = np.arange(w)
+        inside = col < n[:, None]
+        matrix = np.full((rows.size, w), np.inf)
+        take = (start[rows][:, None] + col)[inside]
+        matrix[inside] = values[take]
+        matrix.sort(axis=1)
+        out[take] = matrix[inside]
+    return out
+
+
 def segment_quantiles(values: np.ndarray, lengths: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
     """Quantiles of each non-empty segment, as ``np.quantile(values[a:b], quantiles)``.
 
@@ -132,8 +157,7 @@ def segment_quantiles(values: np.ndarray, lengths: np.ndarray, quantiles: tuple[
     """
     values = np.asarray(values, dtype=np.float64)
     lengths = np.asarray(lengths, dtype=np.int64)
-    segment = np.repeat(np.arange(lengths.size), lengths)
-    ordered = values[np.lexsort((values, segment))]
+    ordered = _sorted_within(values, lengths)
     start = segment_starts(lengths)
     out = np.empty((lengths.size, len(quantiles)), dtype=np.float64)
     last = lengths - 1
