@@ -32,6 +32,7 @@ EMPTY_VALUE = np.uint64(2**64 - 1)
 EMPTY_KEY = np.uint64(0)
 
 _MAX_PERM = 1 << 16
+_RECORDS_PER_STEP = 2048
 _PROBES_PER_STEP = 16
 _MAX_PROBES = 1 << 14
 
@@ -100,14 +101,16 @@ def minhash_signatures(hashes: ShingleHashes, num_perm: int = 128, seed: int = 1
     if isinstance(num_perm, bool) or not isinstance(num_perm, (int, np.integer)) or not 1 <= num_perm <= _MAX_PERM:
         raise ConfigError(f"num_perm must be an integer in [1, {_MAX_PERM}], got {num_perm!r}")
     n, m = len(hashes), int(num_perm)
-    sizes = hashes.sizes
-    values = _permute48(hashes.values, seed)
-    # Bin by value (the bin is monotone in the value), keep each bin's minimum.
-    bins = ((values * np.uint64(m)) >> np.uint64(HASH_BITS)).astype(np.int64)
-    owner = np.repeat(np.arange(n, dtype=np.int64), sizes)
-    sig = np.full(n * m, EMPTY_VALUE, dtype=np.uint64)
-    np.minimum.at(sig, owner * m + bins, values)
-    sig = sig.reshape(n, m)
+    sig = np.empty((n, m), dtype=np.uint64)
+    for lo in range(0, n, _RECORDS_PER_STEP):
+        hi = min(lo + _RECORDS_PER_STEP, n)
+        values = _permute48(hashes.values[hashes.offsets[lo] : hashes.offsets[hi]], seed)
+        # Bin by value, keep each bin's minimum.
+        cell = (values * np.uint64(m)) >> np.uint64(HASH_BITS)
+        cell += np.repeat(np.arange(0, (hi - lo) * m, m, dtype=np.uint64), np.diff(hashes.offsets[lo : hi + 1]))
+        part = np.full((hi - lo) * m, EMPTY_VALUE, dtype=np.uint64)
+        np.minimum.at(part, cell.view(np.int64), values)  # cell = record * m + bin
+        sig[lo:hi] = part.reshape(hi - lo, m)
     _densify(sig, seed)
     return sig
 
@@ -120,6 +123,7 @@ def _densify(sig: np.ndarray, seed: int) -> None:
         return
     m = sig.shape[1]
     original = sig[partial]  # probes read the bins as they were before densification
+    flat_original = original.ravel()
     cell_row, cell_bin = np.nonzero(original == EMPTY_VALUE)
     key = np.uint64(seed_keys(seed, 1, salt=2)[0])
     step, width = 0, 1
@@ -128,10 +132,10 @@ def _densify(sig: np.ndarray, seed: int) -> None:
         attempt = np.arange(step, step + width, dtype=np.uint64)
         code = (np.arange(m, dtype=np.uint64)[:, None] << np.uint64(32)) | attempt[None, :]
         table = (((mix64(code ^ key) >> np.uint64(64 - HASH_BITS)) * np.uint64(m)) >> np.uint64(HASH_BITS)).astype(np.int64)
-        found = original[cell_row[:, None], table[cell_bin]]
+        found = flat_original[(cell_row * m)[:, None] + table[cell_bin]]
         hit = found != EMPTY_VALUE
-        done = hit.any(axis=1)
         first = hit.argmax(axis=1)
+        done = hit[np.arange(first.size), first]
         sig[partial[cell_row[done]], cell_bin[done]] = found[done, first[done]]
         cell_row, cell_bin = cell_row[~done], cell_bin[~done]
         if cell_row.size == 0:

@@ -27,8 +27,12 @@ __all__ = ["ShingleHashes", "jaccard", "pair_jaccard", "shingle_hashes", "shingl
 _TAG_SHIFT = np.uint64(HASH_BITS)
 _MAX_TAGGED = 1 << (64 - HASH_BITS)  # records (or pairs) sorted together in one batch
 _CP_BITS = 21  # every code point is below 2**21
+_SMALL_BITS = 12  # below 2**12, five code points pack into one word
+_SMALL = np.uint64(0x13198A2E03707344)
 _START = np.uint64(0x243F6A8885A308D3)
+_PAGE_BITS = 12
 _word_table = np.zeros(0, dtype=bool)
+_word_pages = np.zeros(0, dtype=bool)
 
 
 def shingles(text: str, size: int = 5) -> set[str]:
@@ -113,13 +117,25 @@ def _segment_index(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, n
     return index, sizes
 
 
-def _is_word(max_code_point: int) -> np.ndarray:
-    """Lookup table: True where ``chr(c)`` is alphanumeric (``\\w`` without ``_``, as in normalise_text)."""
-    global _word_table
-    if max_code_point >= _word_table.size:
-        size = min(0x110000, max(256, 1 << int(max_code_point).bit_length()))
-        _word_table = np.fromiter((chr(c).isalnum() for c in range(size)), dtype=bool, count=size)
-    return _word_table
+def _is_word(code_points: np.ndarray) -> np.ndarray:
+    """True where ``chr(c)`` is alphanumeric (``\\w`` without ``_``, as in normalise_text), per code point.
+
+    The lookup table is filled lazily, one page of 4,096 code points at a time,
+    for the pages that occur.
+    """
+    global _word_table, _word_pages
+    if _word_table.size == 0:
+        _word_table = np.zeros(0x110000, dtype=bool)
+        _word_pages = np.zeros(0x110000 >> _PAGE_BITS, dtype=bool)
+    top = int(code_points.max()) >> _PAGE_BITS if code_points.size else 0
+    if _word_pages[: top + 1].all():
+        return _word_table[code_points]
+    used = np.bincount(code_points >> _PAGE_BITS, minlength=_word_pages.size) > 0
+    for page in np.flatnonzero(used & ~_word_pages).tolist():
+        lo = page << _PAGE_BITS
+        _word_table[lo : lo + (1 << _PAGE_BITS)] = [chr(c).isalnum() for c in range(lo, lo + (1 << _PAGE_BITS))]
+        _word_pages[page] = True
+    return _word_table[code_points]
 
 
 def _normalised_code_points(texts: Sequence[str], sep: int) -> np.ndarray:
@@ -138,7 +154,7 @@ def _normalised_code_points(texts: Sequence[str], sep: int) -> np.ndarray:
         forms.append(form.replace("\x00", " ") if "\x00" in form else form)
     pad = "\x00" * sep
     cp = np.frombuffer((pad + pad.join(forms) + pad).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    word = _is_word(int(cp.max()))[cp]
+    word = _is_word(cp)
     zero = cp == 0
     # Runs of non-word characters: [run_start, run_end] inclusive.
     before = np.empty_like(word)
@@ -156,7 +172,7 @@ def _normalised_code_points(texts: Sequence[str], sep: int) -> np.ndarray:
     return out[keep]
 
 
-def shingle_hashes(texts: Sequence[str], shingle_size: int = 5, *, batch_size: int = 4096) -> ShingleHashes:
+def shingle_hashes(texts: Sequence[str], shingle_size: int = 5, *, batch_size: int = 512) -> ShingleHashes:
     """Sorted unique 48-bit hashes of each text's character ``shingle_size``-grams (per record).
 
     The shingles are those of :func:`shingles`: ``shingle_size``-grams of the
@@ -170,8 +186,9 @@ def shingle_hashes(texts: Sequence[str], shingle_size: int = 5, *, batch_size: i
         The records' texts.
     shingle_size : int, default 5
         Characters per shingle.
-    batch_size : int, default 4096
-        Texts hashed together (memory and speed only; at most 65,536).
+    batch_size : int, default 512
+        Texts hashed together (memory and speed only: small batches stay in
+        the CPU cache; at most 65,536).
 
     Returns
     -------
@@ -215,13 +232,7 @@ def _hash_batch(texts: Sequence[str], k: int) -> ShingleHashes:
     pos = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(starts - first, counts)
     # Hash every window of the joined array (contiguous slices, no gathers), keep the valid ones.
     span = cp.size - k + 1
-    h = np.full(span, _START, dtype=np.uint64)
-    for lo in range(0, k, 3):  # three 21-bit code points per word: an exact packing
-        word = cp[lo : lo + span].copy()
-        for j in range(lo + 1, min(lo + 3, k)):
-            word |= cp[j : j + span] << np.uint64(_CP_BITS * (j - lo))
-        h ^= word
-        h = mix64(h)
+    h = _window_hashes(cp, k, span)
     owner = np.repeat(np.arange(n, dtype=np.uint64), counts)
     keys = np.sort((owner << _TAG_SHIFT) | (h[pos] >> np.uint64(64 - HASH_BITS)))
     unique = np.ones(keys.size, dtype=bool)
@@ -232,7 +243,39 @@ def _hash_batch(texts: Sequence[str], k: int) -> ShingleHashes:
     return ShingleHashes(keys & HASH_MASK, offsets)
 
 
-def pair_jaccard(rows: np.ndarray, cols: np.ndarray, hashes: ShingleHashes, *, batch_elements: int = 1 << 21) -> np.ndarray:
+def _window_hashes(cp: np.ndarray, k: int, span: int) -> np.ndarray:
+    """Hashes of the ``k``-character windows that start at ``0 .. span - 1`` (the exact code points, mixed).
+
+    A window whose code points are all below 2**12 (Latin, Greek, Cyrillic,
+    Arabic, Indic scripts...) packs into one word when ``k <= 5``; any other
+    window packs three 21-bit code points per word. Either way the packing is
+    exact, and a window's hash depends on its characters alone.
+    """
+    small_ok = k * _SMALL_BITS <= 64
+    if small_ok:
+        word = cp[:span].copy()
+        for j in range(1, k):
+            word |= cp[j : j + span] << np.uint64(_SMALL_BITS * j)
+        h = mix64(word ^ _SMALL)
+        if int(cp.max()) < (1 << _SMALL_BITS):
+            return h
+        big = np.cumsum(np.concatenate([[0], cp >= (1 << _SMALL_BITS)]), dtype=np.int64)
+        wide = np.flatnonzero(big[k : k + span] != big[:span])
+    else:
+        h = np.empty(span, dtype=np.uint64)
+        wide = np.arange(span, dtype=np.int64)
+    g = np.full(wide.size, _START, dtype=np.uint64)
+    for lo in range(0, k, 3):  # three 21-bit code points per word
+        word = cp[wide + lo]
+        for j in range(lo + 1, min(lo + 3, k)):
+            word |= cp[wide + j] << np.uint64(_CP_BITS * (j - lo))
+        g ^= word
+        g = mix64(g)
+    h[wide] = g
+    return h
+
+
+def pair_jaccard(rows: np.ndarray, cols: np.ndarray, hashes: ShingleHashes, *, batch_elements: int = 1 << 18) -> np.ndarray:
     """Exact Jaccard similarity of the shingle-hash sets of records ``rows[i]`` and ``cols[i]``.
 
     Parameters
@@ -241,7 +284,7 @@ def pair_jaccard(rows: np.ndarray, cols: np.ndarray, hashes: ShingleHashes, *, b
         Record indices into ``hashes``, one pair per position.
     hashes : ShingleHashes
         From :func:`shingle_hashes`.
-    batch_elements : int, default 2**21
+    batch_elements : int, default 2**18
         Hashes compared per vectorised step (memory only).
 
     Returns
