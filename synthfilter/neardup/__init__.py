@@ -35,6 +35,7 @@ was missed 31 % of the time and one at 0.92, a single word dropped from a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral, Real
 
 import numpy as np
 
@@ -113,8 +114,10 @@ def near_duplicate_pairs(
     >>> near_duplicate_pairs([a, a.replace("toilet ", ""), "Something else entirely."])
     (array([1]), array([0]))
     """
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold <= 1.0:
+    if isinstance(threshold, bool) or not isinstance(threshold, Real) or not 0.0 < threshold <= 1.0:
         raise ConfigError(f"the text near-duplicate threshold must be in (0, 1], got {threshold}")
+    if isinstance(num_perm, bool) or not isinstance(num_perm, Integral) or not 1 <= num_perm <= 1 << 16:
+        raise ConfigError(f"num_perm must be an integer in [1, 65536], got {num_perm!r}")
     hashes = shingle_hashes(texts, shingle_size)
     signatures = minhash_signatures(hashes, num_perm, seed)
     keys = band_keys(signatures, *lsh_bands(threshold, num_perm))

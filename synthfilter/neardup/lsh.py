@@ -103,7 +103,7 @@ def _mixed(buckets: Buckets, labels: np.ndarray) -> Buckets:
 
 
 def candidate_pairs(
-    keys: np.ndarray | Buckets, labels: np.ndarray | None = None, *, offsets: tuple[int, int] = (1, 2)
+    keys: np.ndarray | Buckets, labels: np.ndarray | None = None, *, offsets: tuple[int, int | None] = (1, 2)
 ) -> Pairs:
     """Pairs of records in one bucket, ``d`` places apart for ``offsets[0] <= d < offsets[1]`` (global).
 
@@ -115,7 +115,7 @@ def candidate_pairs(
     labels : numpy.ndarray of int, optional
         Current cluster of each record: pairs within one cluster are left out,
         and so are buckets held by one cluster.
-    offsets : (int, int), default (1, 2)
+    offsets : (int, int or None), default (1, 2)
         Distances within a bucket (members in row order). The default links
         each member to the one before it; ``(1, None)`` gives every pair.
 

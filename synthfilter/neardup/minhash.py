@@ -161,8 +161,9 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     Returns
     -------
     numpy.ndarray of uint64, shape (n, bands)
-        Equal values give equal keys; the band's number is hashed in, so keys
-        of different bands differ. Blank records get :data:`EMPTY_KEY`.
+        Equal values give equal keys, unequal ones equal keys with probability
+        about 2**-64; the band's number is hashed in, so keys of different
+        bands differ too. Blank records get :data:`EMPTY_KEY`.
 
     Examples
     --------
