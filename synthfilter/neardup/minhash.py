@@ -110,8 +110,9 @@ def minhash_signatures(hashes: ShingleHashes, num_perm: int = 128, seed: int = 1
         cell += np.repeat(np.arange(0, (hi - lo) * m, m, dtype=np.uint64), np.diff(hashes.offsets[lo : hi + 1]))
         part = np.full((hi - lo) * m, EMPTY_VALUE, dtype=np.uint64)
         np.minimum.at(part, cell.view(np.int64), values)  # cell = record * m + bin
-        sig[lo:hi] = part.reshape(hi - lo, m)
-    _densify(sig, seed)
+        part = part.reshape(hi - lo, m)
+        _densify(part, seed)
+        sig[lo:hi] = part
     return sig
 
 

@@ -163,8 +163,9 @@ def _normalised_code_points(texts: Sequence[str], sep: int) -> np.ndarray:
     after[-1], after[:-1] = True, word[1:]
     run_start = np.flatnonzero(~word & before)
     run_end = np.flatnonzero(~word & after)
-    zeros_upto = np.cumsum(zero, dtype=np.int64)
-    inner = zeros_upto[run_end] == zeros_upto[run_start] - zero[run_start]  # run holds no text boundary
+    zero_at = np.flatnonzero(zero)
+    # A run holds no text boundary when no zero lies in [run_start, run_end].
+    inner = np.searchsorted(zero_at, run_end, side="right") == np.searchsorted(zero_at, run_start, side="left")
     keep = word | zero
     keep[run_start[inner]] = True
     out = cp.copy()
