@@ -108,3 +108,15 @@ def test_pairs_just_above_the_threshold_are_found(paragraphs):
     assert hit[sims >= 0.85].all()
     assert hit[(sims >= 0.8) & (sims < 0.85)].mean() >= 0.95
     assert not hit[sims < 0.8].any()
+
+
+def test_bad_settings_are_refused_and_numpy_numbers_accepted(paragraphs):
+    texts = paragraphs[:20] + [paragraphs[0].upper() + "!"]
+    for kwargs, match in [({"shingle_size": 0}, "shingle_size"), ({"num_perm": 0}, "num_perm"),
+                          ({"threshold": 1.5}, "threshold"), ({"threshold": float("nan")}, "threshold")]:
+        with pytest.raises(ConfigError, match=match):
+            near_duplicate_pairs(texts, **kwargs)
+    rows, cols = near_duplicate_pairs(texts, np.float32(0.8), num_perm=np.int64(64))
+    assert (20, 0) in set(zip(rows.tolist(), cols.tolist()))
+    assert near_duplicate_pairs([])[0].size == 0
+    assert near_duplicate_pairs(["", "  ", "!!"])[0].size == 0  # blank texts join nothing
