@@ -1,6 +1,6 @@
 """How well the cheap encoders stand in for float MiniLM, and what they cost.
 
-    python benchmarks/encoders/bench_encoders.py            # comparison, ~6 min on 2 cores
+    python benchmarks/encoders/bench_encoders.py            # comparison; 32 min on 2 cores at load 15-30
     python benchmarks/encoders/bench_encoders.py --tune 256 # batch size / threads / sorting grid
 
 Comparison (default): the 6,209 real paragraphs of the held-out split
