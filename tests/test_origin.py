@@ -102,7 +102,7 @@ def test_tampered_weights_are_detected(small_model, tmp_path):
     key = "coef" if small_model.classifier == "linear" else "tree_value"
     arrays[key][0] += 1.0
     np.savez(tmp_path / "m" / "weights.npz", **arrays)
-    with pytest.raises(ModelError, match="do not match"):
+    with pytest.raises(ModelError, match="weights.npz does not match"):
         OriginScorer.load(tmp_path / "m")
 
 
