@@ -18,7 +18,7 @@ so scoring the same corpus twice encodes it once.
 
 Building an encoder is cheap: its id comes from its weights' hash, remembered
 between runs (:func:`synthfilter.cache.remembered_digest`), and the model
-itself (model2vec, or torch for sentence-transformers) is loaded only when a
+itself (the static table and tokenizer, or torch for sentence-transformers) is loaded only when a
 text has to be encoded, so a run whose embeddings are all cached never
 imports torch.
 """
@@ -35,7 +35,16 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from synthfilter.cache import CHUNK, ArrayStore, cached_rows, default_cache_dir, file_sha256, remembered_digest, slug
+from synthfilter.cache import (
+    CHUNK,
+    ArrayStore,
+    cached_rows,
+    default_cache_dir,
+    file_key,
+    file_sha256,
+    remembered_digest,
+    slug,
+)
 from synthfilter.errors import ConfigError, MissingExtraError, ModelError
 
 # Packaged models only: never let a library reach for a model hub.
@@ -263,15 +272,14 @@ class StaticEncoder:
         shape = _safetensors_shape(self.model_dir / "model.safetensors", "embeddings")
         self._dim = shape[1] if shape is not None and len(shape) == 2 else None
 
-    def _load(self):
+    def _load(self) -> _StaticTable:
         if self._model is None:
             try:
-                from model2vec import StaticModel
-            except ImportError:
-                raise MissingExtraError("model2vec", "all", "The static encoder") from None
-            try:
-                self._model = StaticModel.from_pretrained(self.model_dir)
-            except Exception as exc:  # noqa: BLE001 - any failure to read the packaged files
+                self._model = _StaticTable(self.model_dir)
+            except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+                raise ModelError(f"{self.model_dir}: cannot load the static encoder ({type(exc).__name__}: "
+                                 f"{exc}); reinstall tokenlearn-static-model") from None
+            except Exception as exc:  # noqa: BLE001 - tokenizers and safetensors raise their own types
                 raise ModelError(f"{self.model_dir}: cannot load the static encoder ({type(exc).__name__}: "
                                  f"{exc}); reinstall tokenlearn-static-model") from None
         return self._model
@@ -290,8 +298,102 @@ class StaticEncoder:
         batch_size = check_batch_size(batch_size)
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._load().encode(list(texts), batch_size=max(batch_size, 256), show_progress_bar=show_progress)
-        return _normalise(vectors)
+        return _normalise(self._load().encode(list(texts)))
+
+
+class _StaticTable:
+    """model2vec's ``StaticModel.encode`` for one saved model, loaded in one pass.
+
+    model2vec parses the 10 MB tokenizer twice (once more to deep-copy it),
+    lists and sorts the vocabulary, and serialises the tokenizer again to
+    find its unknown-token id: about 3.5 s on this machine's cores, paid on
+    every run that encodes anything. Here the tokenizer is parsed once, and
+    the two numbers derived from the vocabulary (the unknown-token id and
+    the median token length, which sets how many characters are kept) are
+    remembered per tokenizer file. The arithmetic is model2vec's, step by
+    step, so the vectors are identical (``tests/test_encoders.py`` checks it).
+    """
+
+    def __init__(self, model_dir: Path) -> None:
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        with safe_open(str(model_dir / "model.safetensors"), framework="numpy") as tensors:
+            names = set(tensors.keys())
+            self.embedding = tensors.get_tensor("embeddings")
+            self.weights = tensors.get_tensor("weights") if "weights" in names else None
+            self.token_mapping = tensors.get_tensor("mapping") if "mapping" in names else None
+        tokenizer_path = model_dir / "tokenizer.json"
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        padding = self.tokenizer.padding
+        if padding is not None:  # as model2vec: never pad, keep the pad token
+            self.tokenizer.enable_padding(pad_id=padding["pad_id"], pad_token=padding["pad_token"],
+                                          pad_type_id=padding["pad_type_id"], length=0)
+        self.unk_token_id, self.median_token_length = self._vocabulary_facts(tokenizer_path)
+        self.max_length = config.get("max_length", 512)
+        self.normalize = bool(config.get("normalize", False))
+        if self.max_length is None:
+            self.tokenizer.no_truncation()
+        else:
+            self.tokenizer.enable_truncation(self.max_length)
+        self.dim = int(self.embedding.shape[1])
+
+    def _vocabulary_facts(self, tokenizer_path: Path) -> tuple[int | None, int]:
+        key = file_key(tokenizer_path, kind="model2vec-vocabulary-facts/1")
+        with ArrayStore(default_cache_dir() / "hashes.sqlite", width=2, dtype=np.int64) as store:
+            row = store.lookup([key]).get(key)
+            if row is None:
+                model = self.tokenizer.model
+                if hasattr(model, "unk_token"):
+                    unk = None if model.unk_token is None else self.tokenizer.token_to_id(model.unk_token)
+                else:  # Unigram
+                    unk = json.loads(self.tokenizer.to_str())["model"].get("unk_id")
+                median = int(np.median([len(token) for token in self.tokenizer.get_vocab()]))
+                row = np.array([-1 if unk is None else int(unk), median], dtype=np.int64)
+                store.store([key], row[None, :])
+        unk, median = int(row[0]), int(row[1])
+        return (None if unk < 0 else unk), median
+
+    def encode(self, sentences: list[str]) -> np.ndarray:
+        if self.max_length is not None:
+            m = self.max_length * self.median_token_length
+            sentences = [sentence[:m] for sentence in sentences]
+        out = []
+        for start in range(0, len(sentences), 1024):
+            out.append(self._encode_batch(sentences[start : start + 1024]))
+        return np.concatenate(out, axis=0)
+
+    def _encode_batch(self, sentences: list[str]) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch_fast(sentences, add_special_tokens=False)
+        ids = [encoding.ids for encoding in encodings]
+        if self.unk_token_id is not None:
+            ids = [[t for t in id_list if t != self.unk_token_id] for id_list in ids]
+        dtype = self.embedding.dtype
+        if dtype == np.int8:
+            dtype = np.dtype(np.float32)
+        out = np.zeros((len(ids), self.dim), dtype=dtype)
+        if self.token_mapping is None and self.weights is None:
+            buckets: dict[int, list[int]] = {}
+            for i, id_list in enumerate(ids):
+                if id_list:
+                    buckets.setdefault(len(id_list), []).append(i)
+            for indices in buckets.values():
+                id_matrix = np.array([ids[i] for i in indices], dtype=np.int64)
+                out[indices] = self.embedding[id_matrix].mean(axis=1)
+        else:
+            for i, id_list in enumerate(ids):
+                if id_list:
+                    remapped = id_list if self.token_mapping is None else self.token_mapping[id_list]
+                    emb = self.embedding[remapped]
+                    if self.weights is not None:
+                        emb = emb * self.weights[id_list][:, None]
+                    out[i] = emb.mean(axis=0)
+        if self.normalize:
+            out32 = out.astype(np.float32)
+            norm = np.linalg.norm(out32, axis=1, keepdims=True) + 1e-32
+            return (out32 / norm).astype(out.dtype)
+        return out
 
 
 class CachedEncoder:

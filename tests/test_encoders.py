@@ -108,3 +108,18 @@ def test_static_encoder_id_and_dim_need_no_model_load():
     enc = StaticEncoder()
     assert enc._model is None and enc.dim == 64 and "@" in enc.id
     assert enc._model is None  # the table is read on the first encode only
+
+
+def test_static_encoder_gives_model2vecs_vectors_exactly():
+    """The one-pass loader must not change a single bit of the embeddings."""
+    import polars as pl
+    from model2vec import StaticModel
+
+    from synthfilter.encoders import StaticEncoder, _normalise
+    from tests.conftest import FIXTURES
+
+    texts = pl.read_parquet(FIXTURES / "origin_sample.parquet")["text"].to_list()[:500]
+    texts += ["a", "\u4e2d\u6587 text", "x" * 20000, "\U0001f600 emoji only \U0001f600"]
+    ours = StaticEncoder()
+    reference = StaticModel.from_pretrained(ours.model_dir)
+    np.testing.assert_array_equal(ours.encode(texts), _normalise(reference.encode(texts)))
