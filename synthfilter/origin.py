@@ -22,7 +22,11 @@ Models are saved as a folder with ``model.json`` (parameters, metrics, the
 share calibration) and ``weights.npz`` (plain arrays, loaded with
 ``allow_pickle=False``; the trees as node tables,
 :class:`~synthfilter.trees.TreeEnsemble`): loading one runs no code. Pickle
-and joblib files are refused unless the caller passes ``trusted=True``.
+and joblib files are refused unless the caller passes ``trusted=True``. The
+model id is ``name@`` a content hash of everything that changes predictions
+(arrays, parameters, encoder id, calibration map, share calibration, format);
+loading checks it, and the SHA-256 of ``weights.npz``, so an edited or
+damaged model stops with one :class:`~synthfilter.errors.ModelError`.
 """
 
 from __future__ import annotations
