@@ -57,10 +57,11 @@ def set_verify(verify: bool) -> None:
     _VERIFY = bool(verify)
 
 
-def warn_once(message: str) -> None:
-    """Write ``synthfilter: warning: <message>`` on stderr, once per process per message."""
-    if message not in _WARNED:
-        _WARNED.add(message)
+def warn_once(message: str, topic: str | None = None) -> None:
+    """Write ``synthfilter: warning: <message>`` on stderr, once per process per ``topic`` (the message by default)."""
+    topic = message if topic is None else topic
+    if topic not in _WARNED:
+        _WARNED.add(topic)
         sys.stderr.write(f"synthfilter: warning: {message}\n")
         sys.stderr.flush()
 
@@ -107,7 +108,13 @@ class ArrayStore:
     def _disable(self, exc: BaseException) -> None:
         self.usable = False
         self.close()
-        warn_once(f"cache {self.path} is unusable ({type(exc).__name__}: {exc}); continuing without it")
+        root = default_cache_dir()
+        if isinstance(exc, OSError) and (root == self.path or root in self.path.parents):
+            # The cache folder itself is unusable: say it once for all the caches under it.
+            warn_once(f"cache folder {root} is unusable ({type(exc).__name__}: {exc}); continuing without a cache",
+                      topic=f"root:{root}")
+        else:
+            warn_once(f"cache {self.path} is unusable ({type(exc).__name__}: {exc}); continuing without it")
 
     def _connect(self) -> sqlite3.Connection | None:
         if not self.usable:
