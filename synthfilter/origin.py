@@ -22,7 +22,11 @@ Models are saved as a folder with ``model.json`` (parameters, metrics, the
 share calibration) and ``weights.npz`` (plain arrays, loaded with
 ``allow_pickle=False``; the trees as node tables,
 :class:`~synthfilter.trees.TreeEnsemble`): loading one runs no code. Pickle
-and joblib files are refused unless the caller passes ``trusted=True``.
+and joblib files are refused unless the caller passes ``trusted=True``. The
+model id is ``name@`` a content hash of everything that changes predictions
+(arrays, parameters, encoder id, calibration map, share calibration, format);
+loading checks it, and the SHA-256 of ``weights.npz``, so an edited or
+damaged model stops with one :class:`~synthfilter.errors.ModelError`.
 """
 
 from __future__ import annotations
@@ -37,12 +41,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold, StratifiedKFold
 
 from synthfilter.base import ParamsMixin
+from synthfilter.cache import CachedDetector, file_sha256, remembered_digest
 from synthfilter.encoders import get_encoder
 from synthfilter.errors import ConfigError, ModelError
 from synthfilter.features import (
@@ -56,9 +57,10 @@ from synthfilter.scoring import ScoringContext, register_stage
 from synthfilter.share import ShareCalibration, estimate_share
 from synthfilter.trees import TreeEnsemble
 
-MODEL_FORMAT = "synthfilter.origin/2"
-#: Formats :meth:`OriginScorer.load` reads (``/1``: linear models of earlier releases).
-READABLE_FORMATS = ("synthfilter.origin/1", MODEL_FORMAT)
+MODEL_FORMAT = "synthfilter.origin/3"
+#: Formats :meth:`OriginScorer.load` reads (``/1``: linear models of earlier releases; ``/2``: boosted
+#: models whose recorded hash covered the weights only: their id is recomputed from the content on load).
+READABLE_FORMATS = ("synthfilter.origin/1", "synthfilter.origin/2", MODEL_FORMAT)
 DEFAULT_MODEL_NAME = "origin-v3"
 CLASSIFIERS = ("boosted", "linear")
 UNSAFE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".skops")
@@ -109,7 +111,9 @@ class OriginScorer(ParamsMixin):
     Attributes
     ----------
     model_id_ : str
-        ``name@hash`` of the fitted weights (set by ``fit`` or ``load``).
+        ``name@hash``: the first 12 hex digits of the model's content hash,
+        which covers its weights, calibration map, share calibration,
+        parameters, encoder id and format (set by ``fit`` or ``load``).
     share_calibration_ : ShareCalibration
         Out-of-sample calibrated probabilities of held-out records per class.
     metadata_ : dict
@@ -226,6 +230,8 @@ class OriginScorer(ParamsMixin):
         self, sparse: sp.csr_matrix, y: np.ndarray, weights: np.ndarray | None, groups: np.ndarray | None
     ) -> np.ndarray:
         """Out-of-fold scores of the n-gram logistic regression for the training records."""
+        from sklearn.model_selection import GroupKFold, StratifiedKFold
+
         if groups is not None and np.unique(groups).size >= self.cv_folds:
             folds = GroupKFold(n_splits=self.cv_folds).split(sparse, y, groups)
         else:
@@ -243,7 +249,9 @@ class OriginScorer(ParamsMixin):
             scores[out_idx] = model.decision_function(sparse[out_idx])
         return scores
 
-    def _ngram_regression(self) -> LogisticRegression:
+    def _ngram_regression(self):
+        from sklearn.linear_model import LogisticRegression
+
         return LogisticRegression(C=self.C, solver="liblinear", max_iter=1000, random_state=self.seed)
 
     # --------------------------------------------------------------------------- fitting
@@ -347,7 +355,7 @@ class OriginScorer(ParamsMixin):
         self.n_train_ = int(y.size)
         self.n_calib_ = int(calib_y.size)
         self.metadata_ = getattr(self, "metadata_", {})
-        self.model_id_ = f"{DEFAULT_MODEL_NAME}-unsaved@{self._weights_digest()}"
+        self.model_id_ = f"{DEFAULT_MODEL_NAME}-unsaved@{self._content_digest()[:12]}"
         return self
 
     def _fit_classifier(
@@ -365,6 +373,8 @@ class OriginScorer(ParamsMixin):
                 self._linear_matrix(sparse, dense), y, sample_weight=weights
             )
             return
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
         out_of_fold = None
         if sparse is not None:
             out_of_fold = self._cross_fitted_ngram_scores(sparse, y, weights, groups)
@@ -453,11 +463,39 @@ class OriginScorer(ParamsMixin):
         return arrays
 
     def _weights_digest(self) -> str:
+        """Hash of the arrays alone (the id of formats /1 and /2; still recorded for them)."""
         digest = hashlib.sha256()
         for key, value in sorted(self._arrays().items()):
             digest.update(key.encode())
             digest.update(np.ascontiguousarray(value).tobytes())
         return digest.hexdigest()[:12]
+
+    def _settings(self, fmt: str = MODEL_FORMAT) -> dict[str, Any]:
+        """Everything outside the arrays that changes features, scores, probabilities or the share estimate."""
+        return {
+            "format": fmt,
+            "params": self.get_params(),
+            "encoder_id": getattr(self, "encoder_id_", None),
+            "calibrator": {k: v for k, v in self.calibrator_.items() if not isinstance(v, np.ndarray)},
+            "share_calibration": self.share_calibration_.to_dict(),
+        }
+
+    def _content_digest(self, arrays: dict[str, np.ndarray] | None = None, fmt: str = MODEL_FORMAT) -> str:
+        """SHA-256 (hex) of everything that changes predictions: arrays (name, dtype, shape, bytes) and settings.
+
+        The model id is ``name@`` its first 12 hex digits, so editing the
+        calibration, the share calibration, a parameter or the encoder id
+        gives another id (and a saved model whose ``model.json`` was edited
+        no longer loads).
+        """
+        digest = hashlib.sha256()
+        for key, value in sorted((self._arrays() if arrays is None else arrays).items()):
+            value = np.ascontiguousarray(value)
+            digest.update(f"{key}\0{value.dtype.str}\0{value.shape}\0".encode())
+            digest.update(value.tobytes())
+        settings = json.dumps(self._settings(fmt), sort_keys=True, separators=(",", ":"), default=_json_default)
+        digest.update(settings.encode("utf-8"))
+        return digest.hexdigest()
 
     def save(self, path: str | Path, name: str = DEFAULT_MODEL_NAME, metadata: dict | None = None) -> Path:
         """Save as a folder with ``model.json`` and ``weights.npz`` (no pickle).
@@ -467,40 +505,51 @@ class OriginScorer(ParamsMixin):
         path : str or Path
             Folder to create or overwrite (its two files are replaced atomically).
         name : str
-            Model name; the id becomes ``name@<weights hash>``.
+            Model name; the id becomes ``name@<content hash>`` (see
+            :attr:`model_id_`).
         metadata : dict, optional
-            Training data description and metrics to store.
+            Training data description and metrics to store (not hashed: they
+            do not change predictions).
+
+        Returns
+        -------
+        Path
+            The folder.
         """
         self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         arrays = self._arrays()
-        digest = self._weights_digest()
-        self.model_id_ = f"{name}@{digest}"
+        content = self._content_digest(arrays)
+        self.model_id_ = f"{name}@{content[:12]}"
         if metadata is not None:
             self.metadata_ = metadata
+        settings = self._settings()
+        with atomic_path(path / "weights.npz") as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez_compressed(handle, **arrays)
+            weights_file = file_sha256(tmp)
         doc = {
             "format": MODEL_FORMAT,
             "name": name,
             "id": self.model_id_,
-            "weights_sha256_prefix": digest,
-            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()},
-            "encoder_id": getattr(self, "encoder_id_", None),
-            "calibrator": {k: v for k, v in self.calibrator_.items() if not isinstance(v, np.ndarray)},
-            "share_calibration": self.share_calibration_.to_dict(),
+            "content_sha256": content,
+            "weights_sha256_prefix": self._weights_digest(),
+            "weights_file_sha256": weights_file,
+            "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings["params"].items()},
+            "encoder_id": settings["encoder_id"],
+            "calibrator": settings["calibrator"],
+            "share_calibration": settings["share_calibration"],
             "n_train": getattr(self, "n_train_", None),
             "n_calib": getattr(self, "n_calib_", None),
             "metadata": getattr(self, "metadata_", {}),
         }
-        with atomic_path(path / "weights.npz") as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez_compressed(handle, **arrays)
         atomic_write_text(path / "model.json", json.dumps(doc, indent=2, default=_json_default) + "\n")
         return path
 
     @classmethod
-    def load(cls, path: str | Path, *, trusted: bool = False) -> OriginScorer:
-        """Load a saved model.
+    def load(cls, path: str | Path, *, trusted: bool = False, verify: bool | None = None) -> OriginScorer:
+        """Load a saved model and check that its files are the ones saved.
 
         Parameters
         ----------
@@ -509,12 +558,20 @@ class OriginScorer(ParamsMixin):
             file (runs code on load: only with ``trusted=True``).
         trusted : bool, default False
             Allow loading pickle/joblib files.
+        verify : bool, optional
+            Re-hash the files even if they are unchanged (same path, size and
+            modification time) since a previous run hashed them; the CLI's
+            ``--verify`` (see :func:`synthfilter.cache.set_verify`).
+
+        Returns
+        -------
+        OriginScorer
 
         Raises
         ------
         ModelError
-            Missing, corrupt or untrusted model files, or an encoder that no
-            longer matches the one the model was trained with.
+            Missing, corrupt, edited or untrusted model files, or an encoder
+            that no longer matches the one the model was trained with.
         """
         path = Path(path)
         if path.suffix.lower() in UNSAFE_SUFFIXES or (path.is_file() and path.suffix.lower() not in (".json",)):
@@ -538,14 +595,64 @@ class OriginScorer(ParamsMixin):
             raise ModelError(f"{folder}: not a synthfilter model folder (needs model.json and weights.npz)")
         try:
             doc = json.loads(doc_path.read_text(encoding="utf-8"))
+            if not isinstance(doc, dict):
+                raise ValueError("model.json does not hold an object")
+        except (ValueError, OSError) as exc:
+            raise ModelError(f"{folder}: corrupt model.json ({exc}); restore it or rebuild the model") from None
+        fmt = doc.get("format")
+        if fmt not in READABLE_FORMATS:
+            raise ModelError(f"{folder}: unknown model format {fmt!r}; "
+                             f"expected one of {', '.join(READABLE_FORMATS)} (a newer synthfilter may read it)")
+        if fmt == MODEL_FORMAT:
+            recorded = doc.get("weights_file_sha256")
+            try:
+                actual = remembered_digest(weights_path, lambda: file_sha256(weights_path), verify=verify)
+            except OSError as exc:
+                raise ModelError(f"{folder}: cannot read weights.npz ({exc.strerror or exc})") from None
+            if actual != recorded:
+                raise ModelError(f"{folder}: weights.npz does not match model.json (its SHA-256 is not the one "
+                                 "recorded when it was saved): the file is corrupt or was replaced; "
+                                 "restore it or rebuild the model")
+        try:
             with np.load(weights_path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-        except (ValueError, OSError, KeyError) as exc:
-            raise ModelError(f"{folder}: corrupt model files ({exc}); rebuild or re-install the model") from None
-        if doc.get("format") not in READABLE_FORMATS:
-            raise ModelError(f"{folder}: unknown model format {doc.get('format')!r}; "
-                             f"expected one of {', '.join(READABLE_FORMATS)} (a newer synthfilter may read it)")
-        params = doc["params"]
+        except Exception as exc:  # noqa: BLE001 - zip, zlib and format errors of a damaged file
+            raise ModelError(f"{folder}: corrupt weights.npz ({type(exc).__name__}: {exc}); "
+                             "restore it or rebuild the model") from None
+        try:
+            model = cls._from_doc(doc, arrays, folder)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a model.json or weights.npz of the wrong shape
+            raise ModelError(f"{folder}: corrupt model files ({type(exc).__name__}: {exc}); "
+                             "restore them or rebuild the model") from None
+        content = remembered_digest([doc_path, weights_path], lambda: model._content_digest(arrays, fmt),
+                                    kind=f"origin-content/{fmt}", verify=verify)
+        name = doc.get("name") or DEFAULT_MODEL_NAME
+        if fmt == MODEL_FORMAT:
+            if content != doc.get("content_sha256") or doc.get("id") != f"{name}@{content[:12]}":
+                raise ModelError(
+                    f"{folder}: model.json was edited after the model was saved (its content hash no longer "
+                    "matches); restore the saved file, or make the change in Python on the loaded model and "
+                    "save() it, which gives it a new id"
+                )
+        else:
+            # Formats /1 and /2 recorded a hash of the weights only: check that, and derive the id
+            # from the whole content so that an edited calibration still shows in the id.
+            if model._weights_digest() != doc.get("weights_sha256_prefix"):
+                raise ModelError(f"{folder}: weights do not match the hash in model.json; the files are corrupt")
+        model.model_id_ = f"{name}@{content[:12]}"
+        if model.use_embeddings and model.encoder_id_ and model._encoder().id != model.encoder_id_:
+            raise ModelError(
+                f"{folder}: trained with encoder {model.encoder_id_}, but '{model.encoder}' is now "
+                f"{model._encoder().id}; install the matching encoder package or retrain"
+            )
+        return model
+
+    @classmethod
+    def _from_doc(cls, doc: dict[str, Any], arrays: dict[str, np.ndarray], folder: Path) -> OriginScorer:
+        """A model from a parsed ``model.json`` and its arrays (no hash check)."""
+        params = dict(doc["params"])
         params.setdefault("classifier", "linear")
         params["ngram_range"] = tuple(params["ngram_range"])
         params["word_ngram_range"] = tuple(params["word_ngram_range"])
@@ -584,15 +691,6 @@ class OriginScorer(ParamsMixin):
         model.encoder_id_ = doc.get("encoder_id")
         model.n_train_, model.n_calib_ = doc.get("n_train"), doc.get("n_calib")
         model.metadata_ = doc.get("metadata", {})
-        digest = model._weights_digest()
-        if digest != doc.get("weights_sha256_prefix"):
-            raise ModelError(f"{folder}: weights do not match the hash in model.json; the files are corrupt")
-        model.model_id_ = doc["id"]
-        if model.use_embeddings and model.encoder_id_ and model._encoder().id != model.encoder_id_:
-            raise ModelError(
-                f"{folder}: trained with encoder {model.encoder_id_}, but '{model.encoder}' is now "
-                f"{model._encoder().id}; install the matching encoder package or retrain"
-            )
         return model
 
 
@@ -633,6 +731,8 @@ def _smoothed_isotonic(scores: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, n
     probability inside (0, 1) by about ``1 / (2 n)``, as the step's sample size
     warrants; a running maximum keeps the map monotone.
     """
+    from sklearn.isotonic import IsotonicRegression
+
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, y)
     fitted = iso.predict(scores)
     values, block = np.unique(fitted, return_inverse=True)
@@ -648,6 +748,8 @@ def _fit_calibration_map(kind: str, scores: np.ndarray, y: np.ndarray) -> _Calib
     if kind == "isotonic":
         x_thr, y_thr = _smoothed_isotonic(np.asarray(scores, dtype=np.float64), np.asarray(y))
         return _CalibrationMap({"kind": "isotonic", "x": x_thr, "y": y_thr})
+    from sklearn.linear_model import LogisticRegression
+
     platt = LogisticRegression(C=1e6, solver="lbfgs").fit(scores.reshape(-1, 1), y)
     return _CalibrationMap({"kind": "sigmoid", "a": float(platt.coef_[0, 0]), "b": float(platt.intercept_[0])})
 
@@ -669,7 +771,7 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "models" / DEFAULT_MODEL_NAME
 
 
-def load_model(path: str | Path | None = None, *, trusted: bool = False) -> OriginScorer:
+def load_model(path: str | Path | None = None, *, trusted: bool = False, verify: bool | None = None) -> OriginScorer:
     """Load a detector: the shipped one by default (no network call).
 
     Parameters
@@ -678,6 +780,12 @@ def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Orig
         Model folder (or a trusted pickle/joblib file); the shipped model if ``None``.
     trusted : bool, default False
         Allow pickle/joblib files.
+    verify : bool, optional
+        Re-hash the model files even if unchanged since a previous run (see :meth:`OriginScorer.load`).
+
+    Returns
+    -------
+    OriginScorer
     """
     if path is None or str(path) == "default":
         path = default_model_path()
@@ -686,7 +794,7 @@ def load_model(path: str | Path | None = None, *, trusted: bool = False) -> Orig
                 f"the shipped origin model is missing at {path}; reinstall synthfilter, "
                 "or build it with: python models/build_origin_model.py"
             )
-    return OriginScorer.load(path, trusted=trusted)
+    return OriginScorer.load(path, trusted=trusted, verify=verify)
 
 
 load_default_model = load_model
@@ -717,7 +825,7 @@ class OriginStage:
 
     def run(self, ctx: ScoringContext) -> pl.DataFrame:
         scorer = self.model if isinstance(self.model, OriginScorer) else load_model(self.model, trusted=self.trusted)
-        raw = scorer.decision_function(ctx.texts, show_progress=ctx.show_progress)
+        raw = CachedDetector(scorer).decision_function(ctx.texts, show_progress=ctx.show_progress)
         p = scorer.calibrate(raw)
         share = scorer.estimate_share(p, groups=ctx.groups, seed=ctx.seed)
         ctx.info["origin"] = {

@@ -102,7 +102,7 @@ def test_tampered_weights_are_detected(small_model, tmp_path):
     key = "coef" if small_model.classifier == "linear" else "tree_value"
     arrays[key][0] += 1.0
     np.savez(tmp_path / "m" / "weights.npz", **arrays)
-    with pytest.raises(ModelError, match="do not match"):
+    with pytest.raises(ModelError, match="weights.npz does not match"):
         OriginScorer.load(tmp_path / "m")
 
 
@@ -159,3 +159,124 @@ def test_calibrated_probabilities_stay_inside_zero_one(small_model, sample):
     assert p.min() > 0.0 and p.max() < 1.0
     n_calib = small_model.n_calib_
     assert p.min() >= 0.5 / (n_calib + 1)  # at least the Jeffreys estimate of the largest possible step
+
+
+# ------------------------------------------------------------------------------ content hash and tampering
+SHIPPED_ID = "origin-v3@64fd5148ea3b"
+
+
+def _copy_shipped(tmp_path):
+    import shutil
+
+    folder = tmp_path / "origin-copy"
+    shutil.copytree(default_model_path(), folder, ignore=shutil.ignore_patterns("*.png", "*.parquet"))
+    return folder
+
+
+def test_shipped_model_id_is_its_content_hash_and_the_docs_name_it():
+    from pathlib import Path
+
+    model = load_model()
+    assert model.model_id_ == SHIPPED_ID
+    assert model._content_digest().startswith(SHIPPED_ID.split("@")[1])
+    root = Path(__file__).resolve().parent.parent
+    assert SHIPPED_ID in (root / "models" / "origin-v3" / "MODEL_CARD.md").read_text()
+
+
+def test_a_model_json_edited_after_saving_is_refused(tmp_path):
+    """Issue reproduction: p_human + 0.3 in a copy of the shipped model used to load under the same id."""
+    import json
+
+    folder = _copy_shipped(tmp_path)
+    doc = json.loads((folder / "model.json").read_text())
+    doc["share_calibration"]["p_human"] = [p + 0.3 for p in doc["share_calibration"]["p_human"]]
+    (folder / "model.json").write_text(json.dumps(doc, indent=2))
+    with pytest.raises(ModelError, match="model.json was edited after the model was saved.*save"):
+        OriginScorer.load(folder)
+
+
+def test_the_edited_model_through_rebuild_exits_2_with_one_line(tmp_path):
+    import json
+
+    from tests.conftest import run_cli
+
+    folder = _copy_shipped(tmp_path)
+    doc = json.loads((folder / "model.json").read_text())
+    doc["share_calibration"]["p_human"] = [p + 0.3 for p in doc["share_calibration"]["p_human"]]
+    (folder / "model.json").write_text(json.dumps(doc, indent=2))
+    heldout = pl.read_parquet(default_model_path() / "heldout_test.parquet")
+    heldout.head(40).select("id", "text").write_parquet(tmp_path / "cand.parquet")
+    heldout.filter(pl.col("label") == 0).tail(40).select("id", "text").write_parquet(tmp_path / "gold.parquet")
+    result = run_cli("rebuild", tmp_path / "cand.parquet", "--gold", tmp_path / "gold.parquet", "--model", folder,
+                     "--max-synthetic", "0.2", "--encoder", "static", "--dry-run")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().count("\n") == 0 and "model.json was edited" in result.output
+
+
+@pytest.mark.parametrize("change", ["share_calibration", "calibration_map", "param", "encoder_id"])
+def test_every_part_that_changes_predictions_changes_the_id(tmp_path, change):
+    model = load_model()
+    if change == "share_calibration":
+        import dataclasses
+
+        share = model.share_calibration_
+        model.share_calibration_ = dataclasses.replace(share, p_human=share.p_human + 0.3)
+    elif change == "calibration_map":
+        model.calibrator_["y"] = np.clip(model.calibrator_["y"] + 0.01, 0, 1)
+    elif change == "param":
+        model.n_features = model.n_features // 2
+    else:
+        model.encoder_id_ = "static:tokenlearn-static-model@000000000000"
+    model.save(tmp_path / "m", name="origin-v3")
+    assert model.model_id_.startswith("origin-v3@") and model.model_id_ != SHIPPED_ID
+    if change != "encoder_id":  # an encoder id that is not installed is refused on load
+        assert OriginScorer.load(tmp_path / "m").model_id_ == model.model_id_
+
+
+def test_twenty_random_byte_flips_in_the_weights_each_exit_2_with_one_line(tmp_path):
+    from tests.conftest import run_cli
+
+    folder = _copy_shipped(tmp_path)
+    pl.read_parquet(default_model_path() / "heldout_test.parquet").head(5).select("id", "text").write_parquet(
+        tmp_path / "c.parquet")
+    original = (folder / "weights.npz").read_bytes()
+    rng = np.random.default_rng(17)
+    for position in rng.integers(0, len(original), size=20):
+        data = bytearray(original)
+        data[position] ^= int(rng.integers(1, 256))
+        (folder / "weights.npz").write_bytes(bytes(data))
+        result = run_cli("score", tmp_path / "c.parquet", "--encoder", "static", "--model", folder, "--quiet",
+                         "-o", tmp_path / "out.parquet")
+        assert result.exit_code == 2, (position, result.output)
+        assert result.output.strip().count("\n") == 0 and "Traceback" not in result.output, result.output
+        assert isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_a_damaged_archive_is_a_model_error_even_without_the_recorded_file_hash(tmp_path):
+    """Formats /1 and /2 recorded no file hash: a corrupt zip is still one ModelError, not a zlib traceback."""
+    import json
+
+    folder = _copy_shipped(tmp_path)
+    doc = json.loads((folder / "model.json").read_text())
+    doc["format"] = "synthfilter.origin/2"
+    (folder / "model.json").write_text(json.dumps(doc))
+    data = bytearray((folder / "weights.npz").read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 64] = bytes(64)
+    (folder / "weights.npz").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="corrupt weights.npz"):
+        OriginScorer.load(folder)
+
+
+def test_previous_format_models_get_an_id_from_their_whole_content(tmp_path):
+    import json
+
+    folder = _copy_shipped(tmp_path)
+    doc = json.loads((folder / "model.json").read_text())
+    doc["format"] = "synthfilter.origin/2"
+    (folder / "model.json").write_text(json.dumps(doc))
+    first = OriginScorer.load(folder).model_id_
+    doc["share_calibration"]["p_human"] = [p + 0.3 for p in doc["share_calibration"]["p_human"]]
+    (folder / "model.json").write_text(json.dumps(doc))
+    second = OriginScorer.load(folder).model_id_
+    assert first != second and first != SHIPPED_ID and first.startswith("origin-v3@")

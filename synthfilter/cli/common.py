@@ -14,12 +14,63 @@ from synthfilter.encoders import ENCODER_NAMES
 console = Console(stderr=True)
 
 
+def _has_option(f: Callable, name: str) -> bool:
+    return any(name in getattr(p, "opts", ()) for p in getattr(f, "__click_params__", ()))
+
+
+def _set_verify(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    from synthfilter.cache import set_verify
+
+    set_verify(value)
+    return value
+
+
+def _set_trusted_encoder(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    from synthfilter.encoders import trust_pickled_encoders
+
+    trust_pickled_encoders(value)
+    return value
+
+
+def verify_option(f: Callable) -> Callable:
+    """``--verify``: re-hash model and encoder weights even if unchanged since the last run.
+
+    Added by :func:`model_options` and :func:`encoder_option` (once per
+    command); it sets :func:`synthfilter.cache.set_verify` and passes no
+    argument to the command.
+    """
+    if _has_option(f, "--verify"):
+        return f
+    return click.option(
+        "--verify", is_flag=True, expose_value=False, is_eager=True, callback=_set_verify,
+        help="Re-hash the model and encoder weights even if their size and modification time are unchanged "
+             "since a previous run hashed them.",
+    )(f)
+
+
 def encoder_option(f: Callable) -> Callable:
-    """``--encoder``: minilm (default), static, or a model folder."""
+    """``--encoder`` (minilm, static, or a model folder), ``--trusted-encoder`` and ``--verify``."""
+    f = verify_option(f)
+    f = click.option(
+        "--trusted-encoder", is_flag=True, expose_value=False, is_eager=True, callback=_set_trusted_encoder,
+        help="Allow an --encoder folder whose weights are a pickle (pytorch_model.bin can run code when loaded).",
+    )(f)
     return click.option(
         "--encoder", default="minilm", show_default=True,
         help=f"Embedding model: {' or '.join(ENCODER_NAMES)}, or a local sentence-transformers folder.",
     )(f)
+
+
+def _check_batch_size(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    from synthfilter.encoders import check_batch_size
+
+    return check_batch_size(value)
+
+
+def batch_size_option(default: int = 32) -> Callable[[Callable], Callable]:
+    """``--batch-size``: encoding batch size; 0 or less stops with a one-line error before any work."""
+    return click.option("--batch-size", default=default, show_default=True, type=int, callback=_check_batch_size,
+                        help="Encoding batch size (a positive integer).")
 
 
 def text_options(f: Callable) -> Callable:
@@ -53,7 +104,8 @@ def seed_option(f: Callable) -> Callable:
 
 
 def model_options(f: Callable) -> Callable:
-    """``--model`` and ``--trusted-model``."""
+    """``--model``, ``--trusted-model`` and ``--verify``."""
+    f = verify_option(f)
     f = click.option("--trusted-model", is_flag=True,
                      help="Allow a pickle/joblib --model file (it can run code when loaded).")(f)
     f = click.option("--model", "model", default="default", show_default=True,

@@ -10,6 +10,7 @@ import polars as pl
 from rich.table import Table
 
 from synthfilter.cli.common import (
+    batch_size_option,
     console,
     default_output,
     duplicate_options,
@@ -51,7 +52,7 @@ from synthfilter.scoring import score_with_report
               help="FAISS index: exact, IVF, or IVF from 50,000 records.")
 @click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=int,
               help="Longest text accepted.")
-@click.option("--batch-size", default=32, show_default=True, type=int, help="Encoding batch size.")
+@batch_size_option()
 @seed_option
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
 def command(corpus: Path, output: Path | None, text_column: str, id_column: str | None, keep: tuple[str, ...],

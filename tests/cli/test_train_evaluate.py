@@ -36,7 +36,7 @@ def test_train_writes_a_safe_model_with_a_manifest(trained):
     doc = json.loads((trained / "model.json").read_text())
     assert doc["id"].startswith("my-detector@")
     assert doc["params"]["lm_orders"] == [1, 2]
-    assert doc["params"]["classifier"] == "boosted" and doc["format"] == "synthfilter.origin/2"
+    assert doc["params"]["classifier"] == "boosted" and doc["format"] == "synthfilter.origin/3"
     manifest = json.loads((trained / "manifest.json").read_text())
     assert manifest["model"] == doc["id"]
 
