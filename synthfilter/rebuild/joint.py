@@ -39,6 +39,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import time
+
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -120,7 +122,9 @@ def joint_tails(
     """
     texts = list(candidate_texts) + list(gold_texts)
     n_c = len(candidate_texts)
+    started = time.perf_counter()
     x = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
+    encoded = time.perf_counter()
     cand_x, gold_x = x[:n_c], x[n_c:]
     scorer = TailScorer(k=k, dup_threshold=dup_threshold, text_dup_threshold=text_dup_threshold, seed=seed)
     info: dict[str, Any] = {"encoder": encoder.id, "params": scorer.get_params()}
@@ -138,12 +142,19 @@ def joint_tails(
         against = "gold"
         info["rarity_index"] = scorer.index_report_.to_dict()
         if candidate_clusters is not None:
+            searched = time.perf_counter()
+            seconds: dict[str, float] = {}
             rows, cols = gold_edges(
                 scorer, cand_x, gold_x, (sims, near_gold), list(candidate_texts), list(gold_texts),
-                text_dup_threshold=text_dup_threshold,
+                text_dup_threshold=text_dup_threshold, seconds=seconds,
             )
             clusters = merge_clusters(candidate_clusters, gold_x.shape[0], rows, cols)
             info["candidate_clusters"] = "from-scores"
+            info["seconds"] = {
+                "encode": round(encoded - started, 3), "rarity_search": round(searched - encoded, 3),
+                **{key: round(v, 3) for key, v in seconds.items()},
+                "merge": round(time.perf_counter() - searched - sum(seconds.values()), 3),
+            }
         else:
             clusters = scorer.duplicate_clusters(x, texts) if x.shape[0] > 1 else np.zeros(1, dtype=np.int64)
     elif n_c >= 2:
@@ -205,6 +216,7 @@ def gold_edges(
     gold_texts: Sequence[str],
     *,
     text_dup_threshold: float | None,
+    seconds: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every near-duplicate edge with a gold end, in ``candidates + gold`` numbering.
 
@@ -221,6 +233,8 @@ def gold_edges(
         The texts, for equal normal forms and shingle near-duplicates.
     text_dup_threshold : float or None
         Shingle Jaccard threshold; ``None`` skips that pass.
+    seconds : dict, optional
+        Filled with the seconds of the embedding and the text passes.
 
     Returns
     -------
@@ -228,6 +242,8 @@ def gold_edges(
     """
     n_c = cand_x.shape[0]
     thr, k = gold_scorer.dup_threshold, gold_scorer.k
+    seconds = {} if seconds is None else seconds
+    start = time.perf_counter()
     parts_r: list[np.ndarray] = []
     parts_c: list[np.ndarray] = []
 
@@ -242,6 +258,8 @@ def gold_edges(
         cand_n = gold_scorer._check(cand_x, "candidates")
         gold_n = gold_scorer.reference_
         add(*exact_neighbours(gold_n, cand_n, k), n_c, 0)             # gold -> its nearest candidates
+    seconds["gold_embedding_edges"] = time.perf_counter() - start
+    start = time.perf_counter()
     if gold_scorer.exact_duplicates:
         first_of: dict[bytes, int] = {}
         keys = text_fingerprints(list(candidate_texts) + list(gold_texts))
@@ -256,6 +274,7 @@ def gold_edges(
         tr, tc = gold_text_pairs(candidate_texts, gold_texts, text_dup_threshold)
         parts_r.append(tr)
         parts_c.append(tc)
+    seconds["gold_text_edges"] = time.perf_counter() - start
     return np.concatenate(parts_r), np.concatenate(parts_c)
 
 
