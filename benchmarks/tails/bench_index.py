@@ -21,7 +21,8 @@ against itself. Kinds of vectors:
     Seeded standard Gaussian vectors: structureless, the worst case for any
     partitioning index (every cell is about as near as any other).
 
-Reported per run: seconds for the whole ``fit`` (train, fill, choose
+Reported per run: wall and CPU seconds (user + system; the fairer measure
+on a shared machine) for the whole ``fit`` (train, fill, choose
 ``nprobe``, search all), the index report (``nlist``, ``nprobe``, the recall
 measured while choosing it), an independent recall@10 of the full search
 against brute force on 1,000 other seeded queries, the baseline (brute-force
@@ -98,9 +99,12 @@ def one_run(kind: str, n: int) -> dict:
     x = vectors(kind, n)
     rss_vectors = _rss_mib()
     scorer = TailScorer(k=10, index="ivf" if kind == "minilm" else "auto", seed=0)
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     scorer.fit(x)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
     rss_fit = _rss_mib()
     xn = scorer.reference_
     sims_all, _ = scorer._reference_graph
@@ -108,20 +112,26 @@ def one_run(kind: str, n: int) -> dict:
     rng = np.random.default_rng(CHECK_SEED)
     m = min(CHECK_QUERIES, n)
     q = np.sort(rng.choice(n, size=m, replace=False))
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     exact_sims, _ = exact_neighbours(xn[q], xn, 10, query_ids=q)
     exact_seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    exact_cpu = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
     exact_all = exact_seconds * n / m
     report = scorer.index_report_.to_dict()
     return {
         "kind": kind, "n": n, "dim": int(x.shape[1]),
         "fit_seconds": round(seconds, 2),
+        "fit_cpu_seconds": round(cpu_seconds, 2),
         "records_per_s": round(n / seconds, 1),
         "index": report,
         "recall_at_10_check": round(recall_at_k(sims_all[q], exact_sims), 4),
         "check_queries": m,
         "exact_seconds_extrapolated": round(exact_all, 1),
         "speedup_vs_exact": round(exact_all / seconds, 2),
+        "exact_cpu_seconds_extrapolated": round(exact_cpu * n / m, 1),
+        "speedup_vs_exact_cpu": round(exact_cpu * n / m / cpu_seconds, 2) if cpu_seconds else None,
         "peak_rss_mib_vectors_loaded": round(rss_vectors, 1),
         "peak_rss_mib": round(max(rss_fit, _rss_mib()), 1),
         "vectors_mib": round(x.nbytes / 2**20, 1),
