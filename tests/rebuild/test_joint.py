@@ -74,3 +74,20 @@ def test_gold_text_pairs_only_involve_gold(pools):
     assert rows.size and np.all((rows >= n) | (cols >= n))
     pairs = {(int(r), int(c)) for r, c in zip(rows, cols)}
     assert (n + len(gold) - 1, 20) in pairs or (20, n + len(gold) - 1) in pairs  # gold copy of candidate 20
+
+
+def test_rebuild_with_scored_candidates_decides_as_the_full_recompute(pools):
+    from synthfilter.rebuild import RebuildPolicy, rebuild
+
+    cands, gold, clusters = pools
+    p = np.random.default_rng(3).uniform(0.0, 1.0, len(cands))
+    scored = pl.DataFrame({"id": [f"c{i}" for i in range(len(cands))], "text": cands, "p_synthetic": p,
+                           "dup_cluster": clusters})
+    gold_frame = pl.DataFrame({"id": [f"g{i}" for i in range(len(gold))], "text": gold})
+    policy = RebuildPolicy(max_synthetic=0.3, seed=0)
+    fast = rebuild(scored, gold_frame, policy, model=None, encoder="static")
+    full = rebuild(scored.drop("dup_cluster"), gold_frame, policy, model=None, encoder="static")
+    assert fast.info["tails"]["candidate_clusters"] == "from-scores"
+    assert "candidate_clusters" not in full.info["tails"]
+    assert fast.decisions.equals(full.decisions)
+    assert fast.decisions["reason"].str.starts_with("duplicate-of:").sum() >= 5  # the planted copies
