@@ -60,33 +60,40 @@ def inputs(n: int, n_gold: int, folder: Path) -> tuple[Path, Path]:
         gold.write_parquet(gold_path)
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", "from synthfilter.cli import run; run()", "score", str(cand_path),
-                        "--encoder", "static", "--keep", "text", "--quiet"], check=True,
+                        "--encoder", "static", "--keep", "text", "--quiet"], check=True, cwd=str(ROOT),
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
         print(json.dumps({"scored": n, "seconds": round(time.perf_counter() - start, 1)}), file=sys.stderr)
     return scores, gold_path
 
 
 def timed_rebuild(code: Path, scores: Path, gold: Path, out: Path, timeout: float, extra: list[str] | None = None) -> dict:
-    """Run ``synthfilter rebuild`` with the code of checkout ``code``; seconds and the manifest's timings."""
+    """Run ``synthfilter rebuild`` with the code of checkout ``code``; seconds and the manifest's timings.
+
+    The process runs in ``code`` (``python -c`` puts the working folder first on
+    ``sys.path``), so it imports that checkout's ``synthfilter``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     for f in out.iterdir():
         f.unlink()
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    imported = subprocess.run([sys.executable, "-c", "import synthfilter; print(synthfilter.__file__)"], cwd=str(code),
+                              env=env, capture_output=True, text=True, check=True).stdout.strip()
     load = os.getloadavg()
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     try:
         subprocess.run([sys.executable, "-c", "from synthfilter.cli import run; run()", "rebuild", str(scores),
                         "--gold", str(gold), "--encoder", "static", "-o", str(out / "train.parquet"), "--quiet", *(extra or [])],
-                       check=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(code)})
+                       check=True, timeout=timeout, cwd=str(code), env=env)
     except subprocess.TimeoutExpired:
-        return {"code": str(code), "timed_out_after_s": timeout, "load_avg_before": load}
+        return {"code": str(code), "imported": imported, "timed_out_after_s": timeout, "load_avg_before": load}
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_seconds = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
     manifest = json.loads((out / "train.manifest.json").read_text()) if (out / "train.manifest.json").exists() else {}
     timings = manifest.get("timings_s") or manifest.get("info", {}).get("timings_s")
     tails = manifest.get("tails") or manifest.get("info", {}).get("tails") or {}
-    return {"code": str(code), "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
+    return {"code": str(code), "imported": imported, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
             "stage_timings_s": timings, "joint_stage_seconds": tails.get("seconds"),
             "load_avg_before": [round(v, 2) for v in load], "load_avg_after": [round(v, 2) for v in os.getloadavg()]}
 
