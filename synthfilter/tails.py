@@ -1,8 +1,16 @@
 """Where a record sits in the distribution: k-NN rarity and near-duplicates.
 
 :class:`TailScorer` puts L2-normalised embeddings in a FAISS inner-product
-index (exact below ``ivf_threshold`` vectors, IVF above it) and computes one
-k-nearest-neighbour graph that serves every column it adds:
+index and computes one k-nearest-neighbour graph that serves every column it
+adds. The search is exact below ``ivf_threshold`` (50,000) vectors. From
+there on it is an IVF index with ``2 * sqrt(n)`` cells trained on a seeded
+sample, and the cells visited per query (``nprobe``) are the fewest whose
+recall@k, measured against brute force on a seeded sample of queries,
+reaches ``recall_target`` (0.95); the chosen ``nprobe`` and the measured
+recall are reported (``index_report_``). How far that is from exact search
+depends on the embeddings: ``benchmarks/tails/bench_index.py`` measures it. The index's steps are
+plain functions in :mod:`synthfilter.knn_index`, where the choice is argued,
+so that a distributed engine can train once, fill and search shard by shard.
 
 ``knn_distance`` (float, [0, 2])
     Mean cosine distance to the record's ``k`` nearest neighbours (itself
@@ -25,7 +33,6 @@ k-nearest-neighbour graph that serves every column it adds:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import faiss
 import numpy as np
@@ -35,40 +42,21 @@ from scipy.sparse.csgraph import connected_components
 
 from synthfilter.base import ParamsMixin
 from synthfilter.errors import ConfigError
+from synthfilter.knn_index import (
+    IVF_THRESHOLD,
+    RECALL_TARGET,
+    IndexReport,
+    build_index,
+    knn_distance,
+    normalise_vectors,
+    rarity_from_distances,
+    search_index,
+)
 from synthfilter.neardup import near_duplicate_pairs
 from synthfilter.normalise import text_fingerprints
 
 TAIL_COLUMNS = ("knn_distance", "rarity", "dup_cluster", "is_near_duplicate")
-
-@dataclass(frozen=True)
-class IndexReport:
-    """How the neighbour search ran.
-
-    Attributes
-    ----------
-    kind : str
-        ``"flat"`` (exact) or ``"ivf"``.
-    n_indexed : int
-        Vectors in the index.
-    nlist, nprobe : int or None
-        IVF parameters.
-    recall_at_k : float or None
-        For IVF: recall@k of the approximate search against exact search on a
-        sample of queries; ``None`` for exact search.
-    recall_sample : int
-        Queries in that sample.
-    """
-
-    kind: str
-    n_indexed: int
-    nlist: int | None = None
-    nprobe: int | None = None
-    recall_at_k: float | None = None
-    recall_sample: int = 0
-
-    def to_dict(self) -> dict:
-        """JSON-ready form."""
-        return dict(self.__dict__)
+__all__ = ["TAIL_COLUMNS", "IndexReport", "TailScorer"]
 
 
 class TailScorer(ParamsMixin):
@@ -97,9 +85,13 @@ class TailScorer(ParamsMixin):
     ivf_threshold : int, default 50_000
         Index size from which ``"auto"`` uses IVF.
     nlist : int, optional
-        IVF cells; ``4 * sqrt(n)`` by default.
+        IVF cells; ``2 * sqrt(n)`` by default.
     nprobe : int, optional
-        IVF cells visited per query; ``max(32, nlist // 8)`` by default.
+        IVF cells visited per query; by default the fewest (8, 16, 32, ...)
+        whose recall@k measured on ``recall_sample`` queries reaches
+        ``recall_target`` (see :mod:`synthfilter.knn_index`).
+    recall_target : float, default 0.95
+        Recall@k the IVF search must reach on the sample of queries.
     recall_sample : int, default 500
         Queries used to measure IVF recall against exact search.
     seed : int, default 0
@@ -120,9 +112,10 @@ class TailScorer(ParamsMixin):
         exact_duplicates: bool = True,
         text_dup_threshold: float | None = 0.8,
         index: str = "auto",
-        ivf_threshold: int = 50_000,
+        ivf_threshold: int = IVF_THRESHOLD,
         nlist: int | None = None,
         nprobe: int | None = None,
+        recall_target: float = RECALL_TARGET,
         recall_sample: int = 500,
         seed: int = 0,
     ) -> None:
@@ -134,64 +127,24 @@ class TailScorer(ParamsMixin):
         self.ivf_threshold = ivf_threshold
         self.nlist = nlist
         self.nprobe = nprobe
+        self.recall_target = recall_target
         self.recall_sample = recall_sample
         self.seed = seed
 
     # -------------------------------------------------------------------------------------
     def _check(self, x: np.ndarray, what: str) -> np.ndarray:
-        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
-        if x.ndim != 2 or x.shape[0] == 0:
-            raise ConfigError(f"{what}: expected a non-empty 2-D array of embeddings, got shape {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise ConfigError(f"{what}: embeddings contain NaN or infinite values")
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return np.ascontiguousarray(x / norms, dtype=np.float32)
+        return normalise_vectors(x, what)
 
     def _build_index(self, x: np.ndarray) -> tuple[faiss.Index, IndexReport]:
-        if self.index not in ("auto", "flat", "ivf"):
-            raise ConfigError(f"index must be 'auto', 'flat' or 'ivf', not {self.index!r}")
-        n, dim = x.shape
-        use_ivf = self.index == "ivf" or (self.index == "auto" and n >= self.ivf_threshold)
-        flat = faiss.IndexFlatIP(dim)
-        if not use_ivf:
-            flat.add(x)
-            return flat, IndexReport(kind="flat", n_indexed=n)
-        nlist = self.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
-        nprobe = self.nprobe or max(32, nlist // 8)
-        ivf = faiss.IndexIVFFlat(flat, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        ivf.cp.seed = int(self.seed)
-        ivf.train(x)
-        ivf.add(x)
-        ivf.nprobe = min(nprobe, nlist)
-        return ivf, IndexReport(kind="ivf", n_indexed=n, nlist=nlist, nprobe=ivf.nprobe)
+        return build_index(
+            x, self.k, kind=self.index, ivf_threshold=self.ivf_threshold, nlist=self.nlist, nprobe=self.nprobe,
+            recall_target=self.recall_target, recall_sample=self.recall_sample, seed=self.seed,
+        )
 
     def _search(self, index: faiss.Index, queries: np.ndarray, k: int, exclude_self: bool):
         """k nearest neighbours, dropping each query's own row when it is in the index."""
-        kk = min(k + int(exclude_self), index.ntotal)
-        sims, ids = index.search(queries, kk)
-        if not exclude_self:
-            return sims, ids
-        rows = np.arange(queries.shape[0])[:, None]
-        is_self = ids == rows
-        # Drop self where found, else the last (least similar) neighbour.
-        drop = np.where(is_self.any(axis=1), is_self.argmax(axis=1), kk - 1)
-        keep = np.ones_like(ids, dtype=bool)
-        keep[np.arange(ids.shape[0]), drop] = False
-        shape = (ids.shape[0], kk - 1)
-        return sims[keep].reshape(shape), ids[keep].reshape(shape)
-
-    def _measure_recall(self, index, x: np.ndarray, queries: np.ndarray, exclude_self: bool) -> tuple[float, int]:
-        rng = np.random.default_rng(self.seed)
-        m = min(self.recall_sample, queries.shape[0])
-        pick = np.sort(rng.choice(queries.shape[0], size=m, replace=False))
-        exact = faiss.IndexFlatIP(x.shape[1])
-        exact.add(x)
-        k = min(self.k + int(exclude_self), x.shape[0])
-        _, approx_ids = index.search(queries[pick], k)
-        _, exact_ids = exact.search(queries[pick], k)
-        hits = sum(len(set(a) & set(e)) for a, e in zip(approx_ids, exact_ids))
-        return hits / (m * k), m
+        own = np.arange(queries.shape[0], dtype=np.int64) if exclude_self else None
+        return search_index(index, queries, k, query_ids=own)
 
     def fit(self, reference: np.ndarray) -> TailScorer:
         """Index a reference distribution and learn its own k-NN distances.
@@ -212,18 +165,12 @@ class TailScorer(ParamsMixin):
         self.reference_ = x
         sims, ids = self._search(self.index_, x, self.k, exclude_self=True)
         self._reference_graph = (sims, ids)  # reused when scoring the reference itself
-        self.reference_knn_distance_ = np.sort((1.0 - sims).mean(axis=1))
-        if self.index_report_.kind == "ivf":
-            recall, m = self._measure_recall(self.index_, x, x, exclude_self=True)
-            self.index_report_ = IndexReport(**{**self.index_report_.to_dict(), "recall_at_k": recall, "recall_sample": m})
+        self.reference_knn_distance_ = np.sort(knn_distance(sims, clip=False))
         return self
 
     def rarity_of(self, knn_distance: np.ndarray) -> np.ndarray:
         """Mid-rank percentile of distances among the reference's own (1 = rarest)."""
-        ref = self.reference_knn_distance_
-        below = np.searchsorted(ref, knn_distance, side="left")
-        upto = np.searchsorted(ref, knn_distance, side="right")
-        return (below + upto) / (2.0 * ref.size)
+        return rarity_from_distances(self.reference_knn_distance_, knn_distance)
 
     def score(
         self,
@@ -259,13 +206,13 @@ class TailScorer(ParamsMixin):
             sims, _ = self._reference_graph
         else:
             sims, _ = self._search(self.index_, x, self.k, exclude_self=False)
-        knn_distance = np.clip((1.0 - sims).mean(axis=1), 0.0, 2.0)
-        rarity = self.rarity_of(knn_distance)
+        distance = knn_distance(sims)
+        rarity = self.rarity_of(distance)
         clusters = self.duplicate_clusters(x, texts, is_reference=is_reference)
         first = pl.Series(clusters).is_first_distinct().to_numpy()
         return pl.DataFrame(
             {
-                "knn_distance": knn_distance.astype(np.float64),
+                "knn_distance": distance.astype(np.float64),
                 "rarity": rarity.astype(np.float64),
                 "dup_cluster": clusters.astype(np.int64),
                 "is_near_duplicate": ~first,

@@ -10,7 +10,9 @@ This is the Python entry point behind ``synthfilter rebuild``. It
 3. recomputes the tail columns jointly over candidates and gold
    (:func:`synthfilter.rebuild.joint.joint_tails`) whenever gold is given or
    there is more than one candidate input, so that duplicates of gold records
-   and duplicates across files are caught and rarity is measured against gold;
+   and duplicates across files are caught and rarity is measured against gold
+   (one scored candidate file keeps its own ``dup_cluster``: only the
+   near-duplicate edges that involve gold are searched and merged in);
 4. selects with :func:`synthfilter.rebuild.selection.select`, and
 5. assembles the training set (gold rows first, unaltered, then the kept
    candidates, in input order) and one decision row per input record.
@@ -309,11 +311,17 @@ def rebuild(
     gold_sel = None if gold_all is None else gold_all.select("id")
     if joint:
         start = time.perf_counter()
+        # One scored candidate file already holds its own clusters: only gold's edges are searched.
+        reuse = (
+            gold_all is not None and len(cand_frames) == 1 and not raw and "dup_cluster" in cands.columns
+            and cands.get_column("dup_cluster").null_count() == 0
+        )
         tails = joint_tails(
             cands.get_column("text").to_list(),
             [] if gold_all is None else gold_all.get_column("text").to_list(),
             enc, k=k, dup_threshold=dup_threshold, text_dup_threshold=text_dup_threshold, seed=policy.seed,
             batch_size=batch_size, show_progress=show_progress,
+            candidate_clusters=cands.get_column("dup_cluster").to_numpy() if reuse else None,
         )
         timings["joint_tails"] = time.perf_counter() - start
         cand_sel = cand_sel.with_columns(

@@ -1,0 +1,116 @@
+"""The shardable k-NN index: train once, fill shards, search and merge, choose nprobe from recall."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+from synthfilter.errors import ConfigError
+from synthfilter.knn_index import (
+    build_index,
+    choose_nprobe,
+    exact_neighbours,
+    fill_ivf,
+    merge_ivf,
+    merge_neighbours,
+    normalise_vectors,
+    rarity_from_distances,
+    recall_at_k,
+    search_index,
+    train_ivf,
+)
+
+
+@pytest.fixture(scope="module")
+def real_x(static, tails_sample):
+    return normalise_vectors(static.encode(tails_sample["text"].to_list()))
+
+
+@pytest.fixture(scope="module")
+def clustered():
+    """6,000 unit vectors around 60 seeded centres (clustered, like real embeddings)."""
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((60, 32)).astype(np.float32)
+    x = centres[rng.integers(0, 60, 6000)] + 0.35 * rng.standard_normal((6000, 32)).astype(np.float32)
+    return normalise_vectors(x)
+
+
+def test_shards_filled_with_one_quantizer_merge_into_the_single_index(clustered):
+    x = clustered
+    trained = train_ivf(x[::4], nlist=40, seed=0)
+    whole = fill_ivf(trained, x)
+    shards = [fill_ivf(trained, x[i : i + 2000], np.arange(i, i + 2000)) for i in range(0, 6000, 2000)]
+    merged = merge_ivf(shards)
+    assert merged.ntotal == whole.ntotal == 6000
+    q = x[:300]
+    ids = np.arange(300)
+    a = search_index(whole, q, 10, query_ids=ids, nprobe=6)
+    b = search_index(merged, q, 10, query_ids=ids, nprobe=6)
+    parts = [search_index(s, q, 11, nprobe=6) for s in shards]
+    s_c, i_c = merge_neighbours(parts, 11)
+    np.testing.assert_allclose(a[0], b[0], atol=1e-6)
+    assert np.all(a[1] != ids[:, None])  # self excluded
+    # Shard-by-shard search then merge equals the merged index (self dropped afterwards).
+    np.testing.assert_allclose(np.sort(s_c[:, 1:], axis=1), np.sort(a[0], axis=1), atol=1e-6)
+
+
+def test_exact_neighbours_of_a_shard_use_global_ids(real_x):
+    x = real_x
+    half = x.shape[0] // 2
+    q = np.arange(0, x.shape[0], 7)
+    full = exact_neighbours(x[q], x, 5, query_ids=q)
+    parts = [exact_neighbours(x[q], x[:half], 6), exact_neighbours(x[q], x[half:], 6, vector_ids=np.arange(half, x.shape[0]))]
+    s, i = merge_neighbours(parts, 6)
+    np.testing.assert_allclose(s[:, 1:], full[0], atol=1e-6)
+    assert np.all(i[:, 0] == q)  # a record is its own nearest neighbour
+
+
+def test_nprobe_doubles_until_measured_recall_reaches_the_target(clustered):
+    x = clustered
+    index = fill_ivf(train_ivf(x, nlist=64, seed=0), x)
+    q = np.arange(0, 6000, 12)
+    exact, _ = exact_neighbours(x[q], x, 10, query_ids=q)
+    nprobe, recall, trials = choose_nprobe(index, x[q], exact, 10, query_ids=q, target=0.95, start=1)
+    assert [t[0] for t in trials] == [2**i for i in range(len(trials))]
+    assert recall >= 0.95 and trials[-1] == (nprobe, round(recall, 6))
+    assert all(r < 0.95 for _, r in trials[:-1])
+    # Structureless vectors: the target is met only by visiting every cell, which is exact.
+    g = normalise_vectors(np.random.default_rng(1).standard_normal((6000, 32)))
+    index = fill_ivf(train_ivf(g, nlist=64, seed=0), g)
+    exact, _ = exact_neighbours(g[q], g, 10, query_ids=q)
+    nprobe, recall, trials = choose_nprobe(index, g[q], exact, 10, query_ids=q, target=1.0, start=40)
+    assert [t[0] for t in trials] == [40, 64] and trials[0][1] < 1.0
+    assert nprobe == 64 and recall == pytest.approx(1.0)
+
+
+def test_auto_index_is_exact_below_the_threshold_and_ivf_above(real_x):
+    index, report = build_index(real_x, 10)
+    assert report.kind == "flat" and isinstance(index, faiss.IndexFlatIP)
+    index, report = build_index(real_x, 10, ivf_threshold=100, recall_target=0.9, recall_sample=200, seed=3)
+    assert report.kind == "ivf" and report.recall_at_k >= 0.9 and report.nprobe == index.nprobe
+    assert report.nprobe_trials[-1][0] == report.nprobe and report.recall_sample == 200
+    again, report2 = build_index(real_x, 10, ivf_threshold=100, recall_target=0.9, recall_sample=200, seed=3)
+    assert report2 == report
+    q = np.arange(50)
+    np.testing.assert_array_equal(search_index(index, real_x[q], 10, query_ids=q)[1],
+                                  search_index(again, real_x[q], 10, query_ids=q)[1])
+
+
+def test_recall_counts_ties_as_hits_and_rarity_is_a_mid_rank():
+    exact = np.array([[0.9, 0.8, 0.8]])
+    assert recall_at_k(np.array([[0.9, 0.8, 0.8]]), exact) == 1.0
+    assert recall_at_k(np.array([[0.9, 0.8, 0.1]]), exact) == pytest.approx(2 / 3)
+    ref = np.array([0.1, 0.2, 0.2, 0.4])
+    np.testing.assert_allclose(rarity_from_distances(ref, np.array([0.0, 0.2, 0.5])), [0.0, 0.5, 1.0])
+
+
+def test_bad_input_is_a_config_error():
+    with pytest.raises(ConfigError, match="NaN"):
+        normalise_vectors(np.array([[np.nan, 1.0]]))
+    with pytest.raises(ConfigError, match="nlist"):
+        train_ivf(np.eye(4, dtype=np.float32), nlist=10)
+    with pytest.raises(ConfigError, match="index must be"):
+        build_index(np.eye(4, dtype=np.float32), 2, kind="hnsw")
+    with pytest.raises(ConfigError, match="ids for"):
+        fill_ivf(train_ivf(np.eye(4, dtype=np.float32), 2), np.eye(4, dtype=np.float32), np.arange(3))
