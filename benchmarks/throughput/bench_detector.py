@@ -7,11 +7,11 @@ detector's ``decision_function``, once with this checkout's code and once
 with the feature code of ``--baseline-ref`` (the commit before the
 vectorisation; its ``features``, ``ngram`` and ``trees`` modules are loaded
 from git into private modules and swapped into a copy of the detector), in
-the same run, alternating. Prints one JSON object: seconds and records/s per
-block (style statistics, char and word n-gram hashing, n-gram likelihoods,
-tree walk, static embeddings) and in total, the ratio, whether the scores are
-identical, and the load average beside each figure. Embeddings go to a
-temporary cache, filled before the timed runs.
+the same run. Prints JSON lines, one per size as it finishes and one with
+everything: seconds and records/s per block (style statistics, char and word
+n-gram hashing, n-gram likelihoods, tree walk) and in total, the speed-up,
+whether the scores are identical, and the load average beside each figure.
+Embeddings go to a temporary cache, filled before the timed runs.
 """
 
 from __future__ import annotations
@@ -139,9 +139,9 @@ def main() -> None:
             "scores_identical": bool(np.array_equal(new_scores, old_scores)),
             "max_abs_score_difference": float(np.abs(new_scores - old_scores).max()),
         }
-        print(json.dumps({f"n={n}": result[f"n={n}"]["speedup"]}), file=sys.stderr, flush=True)
+        print(json.dumps({f"n={n}": result[f"n={n}"], "load_avg": os.getloadavg()}), flush=True)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
-    print(json.dumps(result, indent=1))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
