@@ -290,6 +290,8 @@ def score_with_report(
             out = {c: (out[c] if c in out else records.columns[c]) for c in columns}
         timings[name] = time.perf_counter() - start
         frame = out if isinstance(out, pl.DataFrame) else pl.DataFrame(out)
+        if not frame.columns:
+            continue
         if frame.height != records.frame.height:  # pragma: no cover - stage contract
             raise RuntimeError(f"stage {name} returned {frame.height} rows for {records.frame.height} records")
         added.append(frame)
