@@ -57,7 +57,7 @@ def _read_shards(batch: pa.Table, *, text_column: str, id_column: str | None, ma
         frame, content = read_shard(path, text_column=text_column, id_column=id_column,
                                     max_text_chars=max_text_chars)
         _check_carry(frame, carry, path)
-        out.append(frame.select("id", "text", *carry).with_columns(
+        out.append(frame.select("id", "text", *[c for c in carry if c != "text"]).with_columns(
             shard=pl.lit(shard, dtype=pl.Int64), row=pl.int_range(frame.height, dtype=pl.Int64),
             _content_ids=pl.lit(content)).to_arrow())
     return pa.concat_tables(out)
@@ -222,7 +222,7 @@ class RayEngine:
             )
         frame = source.frame
         _check_carry(frame, carry, source.source)
-        frame = frame.select("id", "text", *carry).with_columns(
+        frame = frame.select("id", "text", *[c for c in carry if c != "text"]).with_columns(
             shard=pl.lit(0, dtype=pl.Int64), row=pl.int_range(frame.height, dtype=pl.Int64),
             _content_ids=pl.lit(False))
         table = frame.to_arrow()
@@ -260,7 +260,9 @@ class RayEngine:
             names = [c for stage in stages for c in stage.columns]
             parts: dict[str, list[np.ndarray]] = {c: [] for c in names}
             small: list[pa.Table] = []
-            for batch in ds.drop_columns(["text"]).iter_batches(batch_format="numpy", batch_size=None):
+            # The texts stay in the cluster unless the caller keeps them in its output.
+            small_ds = ds if "text" in carry else ds.drop_columns(["text"])
+            for batch in small_ds.iter_batches(batch_format="numpy", batch_size=None):
                 for c in names:
                     parts[c].append(np.asarray(batch[c]))
                 small.append(pa.table({c: _arrow(batch[c]) for c in ("id", *carry, "shard", "row", "_content_ids")}))

@@ -37,7 +37,7 @@ class KnnTails:
 
 def knn_tails(embeddings: np.ndarray, reference: np.ndarray | None = None, *, k: int = 10,
               dup_threshold: float = 0.95, text_dup_threshold: float | None = 0.8, index: str = "auto",
-              seed: int = 0) -> KnnTails:
+              seed: int = 0, nlist: int | None = None, nprobe: int | None = None) -> KnnTails:
     """k-NN distances and rarity against ``reference`` (else the corpus), and embedding clusters.
 
     Parameters
@@ -48,6 +48,8 @@ def knn_tails(embeddings: np.ndarray, reference: np.ndarray | None = None, *, k:
         A gold reference's embeddings.
     k, dup_threshold, index, seed
         See :class:`~synthfilter.tails.TailScorer`.
+    nlist, nprobe : int, optional
+        IVF settings (see :class:`~synthfilter.tails.TailScorer`).
     text_dup_threshold : float or None
         Only recorded in the parameters (the text clusters are the caller's).
 
@@ -56,7 +58,7 @@ def knn_tails(embeddings: np.ndarray, reference: np.ndarray | None = None, *, k:
     KnnTails
     """
     scorer = TailScorer(k=k, dup_threshold=dup_threshold, text_dup_threshold=text_dup_threshold,
-                        index=index, seed=seed)
+                        index=index, seed=seed, nlist=nlist, nprobe=nprobe)
     params = scorer.get_params()
     if reference is not None:
         scorer.fit(reference)

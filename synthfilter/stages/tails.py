@@ -28,7 +28,7 @@ class TailGlobalStage:
 
     Parameters
     ----------
-    k, dup_threshold, text_dup_threshold, index
+    k, dup_threshold, text_dup_threshold, index, nlist, nprobe
         See :class:`~synthfilter.tails.TailScorer`.
     """
 
@@ -36,18 +36,20 @@ class TailGlobalStage:
     columns = TAIL_COLUMNS
 
     def __init__(self, k: int = 10, dup_threshold: float = 0.95, text_dup_threshold: float | None = 0.8,
-                 index: str = "auto") -> None:
+                 index: str = "auto", nlist: int | None = None, nprobe: int | None = None) -> None:
         if text_dup_threshold is not None and not 0.0 < text_dup_threshold <= 1.0:
             raise ConfigError(f"the text near-duplicate threshold must be in (0, 1], got {text_dup_threshold}")
         self.k, self.dup_threshold = k, dup_threshold
         self.text_dup_threshold, self.index = text_dup_threshold, index
+        self.nlist, self.nprobe = nlist, nprobe
 
     def run(self, records: RecordSet, ctx: GlobalContext) -> Columns:
         """Tail columns for every record, in order."""
         cols = records.columns
         reference = None if ctx.reference is None else ctx.reference.columns["embedding"]
         knn = knn_tails(cols["embedding"], reference, k=self.k, dup_threshold=self.dup_threshold,
-                        text_dup_threshold=self.text_dup_threshold, index=self.index, seed=ctx.seed)
+                        text_dup_threshold=self.text_dup_threshold, index=self.index, seed=ctx.seed,
+                        nlist=self.nlist, nprobe=self.nprobe)
         ctx.info["tails"] = knn.info
         n = knn.rarity.size
         rows, targets = [], []

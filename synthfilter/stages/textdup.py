@@ -47,15 +47,22 @@ BLANK_KEY = norm_keys([""])[0]
 def band_keys_of(texts: Sequence[str], threshold: float) -> np.ndarray:
     """MinHash LSH band keys, ``(n, bands)`` uint64; a row of zeros for a blank text.
 
-    The signature is datasketch's ``MinHash`` with the settings of
-    :func:`~synthfilter.neardup.near_duplicate_pairs`, banded by
-    :func:`~synthfilter.neardup.lsh_bands`; each band's values are hashed to
-    64 bits (two texts share a key when they share the band, as in
-    ``MinHashLSH``).
+    The signature is the one :func:`~synthfilter.neardup.near_duplicate_pairs`
+    uses (the vectorised ``minhash_signatures`` and ``band_keys`` of
+    :mod:`synthfilter.neardup` where present, else datasketch's ``MinHash``
+    with each band's values hashed to 64 bits, as ``MinHashLSH`` keys them),
+    banded by :func:`~synthfilter.neardup.lsh_bands`.
     """
+    bands, rows = lsh_bands(threshold, NUM_PERM)
+    try:  # the vectorised MinHash of synthfilter.neardup, where this version has it
+        from synthfilter.neardup import band_keys, minhash_signatures, shingle_hashes
+    except ImportError:
+        pass
+    else:
+        signatures = minhash_signatures(shingle_hashes(list(texts), SHINGLE_SIZE), NUM_PERM, seed=MINHASH_SEED)
+        return np.asarray(band_keys(signatures, bands, rows), dtype=np.uint64)
     from datasketch import MinHash
 
-    bands, rows = lsh_bands(threshold, NUM_PERM)
     out = np.zeros((len(texts), bands), dtype=np.uint64)
     for i, text in enumerate(texts):
         own = shingles(text, SHINGLE_SIZE)
