@@ -14,6 +14,7 @@ not a different answer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,7 +47,21 @@ def _unwrap(exc: BaseException) -> BaseException | None:
         if isinstance(err, SynthfilterError) and type(err).__module__ == "synthfilter.errors":
             return err
         todo.extend([getattr(err, "cause", None), err.__cause__, err.__context__])
+    # Ray Data passes a worker's exception on as text (its traceback) only.
+    found = _USER_ERROR.findall(str(exc))
+    if found:
+        from synthfilter import errors
+
+        name, message = found[-1]
+        cls = getattr(errors, name, None)
+        if isinstance(cls, type) and issubclass(cls, SynthfilterError):
+            err = cls.__new__(cls)
+            Exception.__init__(err, message.strip())
+            return err
     return None
+
+
+_USER_ERROR = re.compile(r"synthfilter\.errors\.(\w+): ([^\n]+)")
 
 
 def _read_shards(batch: pa.Table, *, text_column: str, id_column: str | None, max_text_chars: int,
@@ -178,6 +193,11 @@ class RayEngine:
                 reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
                 raise ConfigError(f"cannot join the Ray cluster at {self.address or '(local)'} ({reason}); "
                                   "start one with `ray start --head` or check --ray-address") from None
+        # Ray Data logs a worker's exception before raising it; the engine re-raises it (a user
+        # error as one line), so the log would only say it twice.
+        import logging
+
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = False

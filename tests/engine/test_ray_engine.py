@@ -163,3 +163,16 @@ def test_rebuild_on_ray_makes_the_local_decisions(ray_cluster, ray_scores_dir, t
     assert 0 < training.height < decisions.height
     manifest = json.loads((out / "_manifest.json").read_text())
     assert len(manifest["outputs"]) == 5 and manifest["counts"] == json.loads(json.dumps(local.selection.counts))
+
+
+def test_a_bad_shard_is_a_one_line_error_and_writes_nothing(ray_cluster, tmp_path):
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    pl.DataFrame({"id": ["a", "b"], "text": ["a fine paragraph", "another one"]}).write_parquet(shards / "0.parquet")
+    pl.DataFrame({"id": ["c", "d"], "text": ["fine", None]}).write_parquet(shards / "1.parquet")
+    out = tmp_path / "scores"
+    result = run_cli("score", shards, "--engine", "ray", "--encoder", "static", "--model", "none", "-o", out)
+    assert result.exit_code == 2
+    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "1.parquet: column 'text' is null at row 1" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shards"]
