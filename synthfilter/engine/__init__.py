@@ -41,7 +41,7 @@ def get_engine(name: str = "local", *, ray_address: str | None = None, num_worke
     num_workers : int, optional
         Ray only: actors in the per-record pool (default: one per CPU of the cluster).
     batch_rows : int, optional
-        Records per batch (Ray default 1,024; local default: the whole corpus).
+        Records per batch (Ray default 256; local default: the whole corpus).
     """
     if name == "local":
         if ray_address is not None:

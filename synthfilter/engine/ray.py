@@ -27,7 +27,7 @@ from synthfilter.errors import SynthfilterError
 from synthfilter.shards import ShardSource, check_unique_ids, read_shard, renumber_content_ids
 
 #: Records per batch handed to a stage actor.
-DEFAULT_BATCH_ROWS = 1024
+DEFAULT_BATCH_ROWS = 256
 #: CPUs each stage actor asks for.
 ACTOR_CPUS = 0.5
 #: Times a dead actor is restarted and its batch retried.
@@ -163,7 +163,7 @@ class RayEngine:
     num_workers : int, optional
         Actors in the pool; one per cluster CPU by default.
     batch_rows : int, optional
-        Records per batch (default 1,024).
+        Records per batch (default 256).
     actor_cpus : float, default 0.5
         CPUs each actor asks for.
     """
@@ -273,7 +273,10 @@ class RayEngine:
         with self.errors():
             ds = self._dataset(source, carry).map_batches(
                 _StageRunner, fn_constructor_kwargs={"stages": list(stages)},
-                compute=ray.data.ActorPoolStrategy(size=self.workers()), num_cpus=self.actor_cpus,
+                # One batch in flight per actor: an actor that is up first does not queue the batches
+                # its peers (still loading their models) would take.
+                compute=ray.data.ActorPoolStrategy(size=self.workers(), max_tasks_in_flight_per_actor=1),
+                num_cpus=self.actor_cpus,
                 batch_size=self.batch_rows, batch_format="numpy", zero_copy_batch=False,
                 max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES,
             ).materialize()

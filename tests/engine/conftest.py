@@ -18,6 +18,8 @@ SHARD_BOUNDS = (0, 1400, 2900, 4300, 6209)
 def ray_cluster():
     """``ray.init(num_cpus=2)`` once per session, shut down at the end."""
     ray = pytest.importorskip("ray", reason="install synthfilter[ray] (the dev extra has it)")
+    # Workers at the driver's priority (Ray's default, nice 15, starves them on a busy machine).
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=400 * 2**20,
              configure_logging=False)
     yield ray
