@@ -175,6 +175,8 @@ def main() -> None:
     results = {}
     if args.part in ("workers", "both"):
         results["workers"] = workers_part(args.records or 2000, args.shards)
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=2) + "\n")
     if args.part == "prepare":
         prepare_part(args.records, args.inputs)
     elif args.part == "measure":
@@ -188,9 +190,10 @@ def main() -> None:
             base = [sys.executable, __file__, "--records", str(records), "--inputs", str(inputs)]
             subprocess.run(base + ["--part", "prepare"], check=True)
             subprocess.run(base + ["--part", "measure", "--nlist", str(args.nlist), "--nprobe", str(args.nprobe)]
-                           + (["--out", str(args.out)] if args.out else []), check=True)
+                           + (["--out", str(args.out.with_suffix(".driver.json"))] if args.out else []),
+                           check=True)
         return
-    if args.out:
+    if args.out and args.part == "measure":
         args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
