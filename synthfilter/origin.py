@@ -174,13 +174,15 @@ class OriginScorer(ParamsMixin):
         show_progress: bool = False,
         y: np.ndarray | None = None,
         groups: Sequence[str] | None = None,
+        embeddings: np.ndarray | None = None,
     ) -> tuple[sp.csr_matrix | None, np.ndarray | None]:
         """The sparse n-gram blocks and the dense blocks (embeddings, style, likelihood), each ``None`` when off."""
         if not (self.use_embeddings or self.use_char_ngrams or self.use_word_ngrams or self.use_style or self.lm_orders):
             raise ConfigError("OriginScorer needs at least one feature block")
         sparse, dense = [], []
         if self.use_embeddings:
-            emb = self._encoder().encode(list(texts), show_progress=show_progress)
+            emb = (embeddings if embeddings is not None
+                   else self._encoder().encode(list(texts), show_progress=show_progress))
             if fit:
                 self.encoder_id_ = self._encoder().id
             dense.append(np.asarray(emb, dtype=np.float32))
@@ -399,10 +401,15 @@ class OriginScorer(ParamsMixin):
         if not any(hasattr(self, name) for name in ("classifier_", "coef_", "trees_")):
             raise ModelError("OriginScorer is not fitted; call fit() or load a model")
 
-    def decision_function(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """Uncalibrated scores (log-odds of the classifier)."""
+    def decision_function(self, texts: Sequence[str], show_progress: bool = False,
+                          embeddings: np.ndarray | None = None) -> np.ndarray:
+        """Uncalibrated scores (log-odds of the classifier).
+
+        ``embeddings``, when given, are the texts' embeddings from this
+        detector's encoder (computed elsewhere), used instead of encoding again.
+        """
         self._check_fitted()
-        sparse, dense = self._blocks(list(texts), show_progress=show_progress)
+        sparse, dense = self._blocks(list(texts), show_progress=show_progress, embeddings=embeddings)
         if not hasattr(self, "trees_"):
             coef, intercept = self._linear()
             return np.asarray(self._linear_matrix(sparse, dense) @ coef, dtype=np.float64).ravel() + intercept

@@ -161,6 +161,46 @@ def _as_frame(data: pl.DataFrame | Sequence[str], text_column: str, id_column: s
                            max_text_chars=max_text_chars)
 
 
+def _plan(stages: Sequence[str], options: dict[str, Any], enc: Encoder | str, batch_size: int,
+          show_progress: bool, engine: str) -> tuple[list, list, list]:
+    """Record stages, global stages and whole-corpus (local-only) stages for the named stages."""
+    from synthfilter.stages import EncodeStage, OriginRecordStage, ShareStage, SketchStage, TailGlobalStage
+
+    encode = EncodeStage(enc, batch_size=batch_size, show_progress=show_progress)
+    enc_id = enc.id if not isinstance(enc, (str, Path)) else None
+    record: list = [encode]
+    global_: list = []
+    legacy: list = []
+    for name in stages:
+        if name == "origin" and _STAGES[name] is _builtin_origin():
+            record.append(OriginRecordStage(options["model"], options["trusted"], corpus_encoder_id=enc_id,
+                                            show_progress=show_progress))
+            global_.append((name, ShareStage(options["model"], options["trusted"]), ("p_synthetic", "synthetic_score")))
+        elif name == "tails" and _STAGES[name] is TailStage:
+            record.append(SketchStage(options["text_dup_threshold"]))
+            stage = TailGlobalStage(k=options["k"], dup_threshold=options["dup_threshold"],
+                                    text_dup_threshold=options["text_dup_threshold"], index=options["index"])
+            global_.append((name, stage, stage.columns))
+        else:
+            stage = _STAGES[name](**options)
+            if hasattr(stage, "process"):  # a per-record scorer
+                record.append(stage)
+                global_.append((name, None, tuple(stage.columns)))
+            elif engine == "local":
+                legacy.append(name)
+                global_.append((name, stage, tuple(stage.columns)))
+            else:
+                raise ConfigError(f"stage {name!r} runs on the whole corpus (it has run(), not process()); "
+                                  "use --engine local for it")
+    return record, global_, legacy
+
+
+def _builtin_origin() -> Any:
+    from synthfilter.origin import OriginStage
+
+    return OriginStage
+
+
 def score_with_report(
     data: pl.DataFrame | Sequence[str],
     *,
@@ -183,64 +223,105 @@ def score_with_report(
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
     show_progress: bool = False,
     source: str = "<data>",
+    engine: str = "local",
+    ray_address: str | None = None,
+    num_workers: int | None = None,
 ) -> ScoreResult:
     """Score records and return the table with the run's information.
 
     Parameters are those of :func:`score`; ``source`` names the data in error
-    messages.
+    messages. With ``engine="ray"`` the table also has a ``shard`` column
+    (the input shard of each record).
     """
+    from synthfilter.engine import GlobalContext, get_engine
+
     timings: dict[str, float] = {}
-    frame = _as_frame(data, text_column, id_column, max_text_chars, source)
     if stages is None:
         stages = ("origin", "tails") if model is not None else ("tails",)
     _import_builtin_stages()
     unknown = [s for s in stages if s not in _STAGES]
     if unknown:
         raise ConfigError(f"unknown scoring stage(s) {unknown}; available: {', '.join(sorted(_STAGES))}")
-    groups = document_ids(frame, group_column, source)
+    eng = get_engine(engine, ray_address=ray_address, num_workers=num_workers)
+    keep = list(keep_columns or [])
+    if engine == "local":
+        corpus: Any = _as_frame(data, text_column, id_column, max_text_chars, source)
+        ref_source: Any = (None if reference is None
+                           else _as_frame(reference, reference_text_column, None, max_text_chars, "reference"))
+        missing = [c for c in keep if c not in corpus.columns]
+        if missing:
+            raise ConfigError(f"{source}: cannot keep missing column(s) {missing}; columns: {', '.join(corpus.columns)}")
+        groups = document_ids(corpus, group_column, source)
+    else:
+        from synthfilter.shards import ShardSource
+
+        corpus = ShardSource.of(data, text_column=text_column, id_column=id_column, max_text_chars=max_text_chars,
+                                source=source)
+        ref_source = (None if reference is None else
+                      ShardSource.of(reference, text_column=reference_text_column, max_text_chars=max_text_chars,
+                                     source="reference"))
     enc = get_encoder(encoder) if isinstance(encoder, (str, Path)) else encoder
-    texts = frame.get_column("text").to_list()
-
-    start = time.perf_counter()
-    embeddings = enc.encode(texts, batch_size=batch_size, show_progress=show_progress)
-    timings["encode"] = time.perf_counter() - start
-
-    ref_texts = ref_emb = None
-    if reference is not None:
-        ref_frame = _as_frame(reference, reference_text_column, None, max_text_chars, "reference")
-        ref_texts = ref_frame.get_column("text").to_list()
-        start = time.perf_counter()
-        ref_emb = enc.encode(ref_texts, batch_size=batch_size, show_progress=show_progress)
-        timings["encode_reference"] = time.perf_counter() - start
-
-    ctx = ScoringContext(texts=texts, encoder=enc, embeddings=embeddings, reference_texts=ref_texts,
-                         reference_embeddings=ref_emb, groups=groups, seed=seed, show_progress=show_progress)
     options = {"k": k, "dup_threshold": dup_threshold, "text_dup_threshold": text_dup_threshold, "index": index,
                "model": model, "trusted": trusted}
-    columns = [frame.select("id")]
-    keep = list(keep_columns or [])
-    missing = [c for c in keep if c not in frame.columns]
-    if missing:
-        raise ConfigError(f"{source}: cannot keep missing column(s) {missing}; columns: {', '.join(frame.columns)}")
-    if keep:
-        columns.append(frame.select([c for c in keep if c != "id"]))
-    for name in stages:
-        stage = _STAGES[name](**options)
+    record_stages, global_stages, legacy = _plan(stages, options, enc, batch_size, show_progress, engine)
+
+    carry = keep + ([group_column] if group_column and group_column not in keep else [])
+    start = time.perf_counter()
+    records = eng.map_records(corpus, record_stages, carry=carry)
+    timings["per_record"] = time.perf_counter() - start
+    if engine != "local":
+        groups = document_ids(records.frame, group_column, source)
+    reference_records = None
+    if ref_source is not None:
         start = time.perf_counter()
-        added = stage.run(ctx)
+        reference_records = eng.map_records(ref_source, record_stages[:1])
+        timings["encode_reference"] = time.perf_counter() - start
+
+    ctx = GlobalContext(reference=reference_records, groups=groups, seed=seed)
+    added: list[pl.DataFrame] = []
+    for name, stage, columns in global_stages:
+        start = time.perf_counter()
+        if stage is None:
+            out = {c: records.columns[c] for c in columns}
+        elif name in legacy:
+            out = _run_legacy(stage, records, reference_records, enc, ref_source, groups, seed, show_progress, ctx)
+        else:
+            out = stage.run(records, ctx)
+            out = {c: (out[c] if c in out else records.columns[c]) for c in columns}
         timings[name] = time.perf_counter() - start
-        if added.height != frame.height:  # pragma: no cover - stage contract
-            raise RuntimeError(f"stage {name} returned {added.height} rows for {frame.height} records")
-        columns.append(added)
-    table = pl.concat(columns, how="horizontal")
+        frame = out if isinstance(out, pl.DataFrame) else pl.DataFrame(out)
+        if not frame.columns:
+            continue
+        if frame.height != records.frame.height:  # pragma: no cover - stage contract
+            raise RuntimeError(f"stage {name} returned {frame.height} rows for {records.frame.height} records")
+        added.append(frame)
+    base = records.frame.select("id", *[c for c in keep if c != "id"])
+    if engine != "local":
+        base = base.with_columns(records.frame.get_column("shard"))
+    table = pl.concat([base, *added], how="horizontal")
     info = {
         "encoder": enc.id,
         "stages": list(stages),
-        "records": frame.height,
+        "engine": eng.name,
+        "records": table.height,
         "timings_s": {k_: round(v, 3) for k_, v in timings.items()},
         **ctx.info,
     }
+    if engine != "local":
+        info["engine_info"] = eng.describe()
     return ScoreResult(table=table, info=info)
+
+
+def _run_legacy(stage: Stage, records: Any, reference_records: Any, enc: Encoder, ref_source: Any,
+                groups: list[str] | None, seed: int, show_progress: bool, gctx: Any) -> pl.DataFrame:
+    """Run a whole-corpus stage (``run(ctx)``) on the local engine."""
+    ctx = ScoringContext(
+        texts=records.texts, encoder=enc, embeddings=records.columns["embedding"],
+        reference_texts=None if ref_source is None else ref_source.get_column("text").to_list(),
+        reference_embeddings=None if reference_records is None else reference_records.columns["embedding"],
+        groups=groups, seed=seed, show_progress=show_progress, info=gctx.info,
+    )
+    return stage.run(ctx)
 
 
 def score(
@@ -261,6 +342,8 @@ def score(
     index: str = "auto",
     seed: int = 0,
     show_progress: bool = False,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> pl.DataFrame:
     """Score every record for model origin and for its place in the distribution.
 
@@ -301,6 +384,14 @@ def score(
         Seed of every random choice.
     show_progress : bool, default False
         Draw progress bars.
+    engine : {"local", "ray"}, default "local"
+        Where the per-record stages run: this process, or a Ray cluster (Ray
+        Data; needs ``synthfilter[ray]``). With ``"ray"``, ``data`` may also be
+        a path (a file, a glob or a folder of Parquet/JSONL shards) and the
+        result has a ``shard`` column.
+    ray_address : str, optional
+        Ray cluster to join (``"auto"`` for a running one); a local cluster
+        is started when none is given.
 
     Returns
     -------
@@ -321,4 +412,5 @@ def score(
         encoder=encoder,
         model=model, trusted=trusted, reference=reference, stages=stages, k=k, dup_threshold=dup_threshold,
         text_dup_threshold=text_dup_threshold, index=index, seed=seed, show_progress=show_progress,
+        engine=engine, ray_address=ray_address,
     ).table

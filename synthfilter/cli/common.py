@@ -93,6 +93,17 @@ def duplicate_options(f: Callable) -> Callable:
     return f
 
 
+def engine_options(f: Callable) -> Callable:
+    """``--engine`` and ``--ray-address``."""
+    f = click.option("--ray-address", default=None,
+                     help="Ray cluster to join with --engine ray ('auto': the one `ray start` began); "
+                          "a local one is started when left out.")(f)
+    f = click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="Run in this process, or on a Ray cluster (needs: pip install 'synthfilter[ray]'); "
+                          "ray reads and writes folders of shards.")(f)
+    return f
+
+
 def parse_text_dup_threshold(value: float) -> float | None:
     """Map ``--text-dup-threshold`` to the API's value (0 = off = ``None``)."""
     return value if value > 0 else None

@@ -12,6 +12,7 @@ from synthfilter.cli.common import (
     console,
     duplicate_options,
     encoder_option,
+    engine_options,
     manifest_path_for,
     model_options,
     parse_model,
@@ -22,6 +23,7 @@ from synthfilter.cli.common import (
 from synthfilter.errors import ConfigError, InputError
 from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, read_corpus
 from synthfilter.provenance import file_sha256
+from synthfilter.shards import is_sharded, read_sharded
 from synthfilter.rebuild import (
     RebuildPolicy,
     RebuildResult,
@@ -68,6 +70,34 @@ def _check_scoring_model(paths: list[Path], frames: list, model_id: str | None) 
             )
 
 
+def _rebuild_sharded(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path | None,
+                     policy: RebuildPolicy, *, dry_run: bool, model: str, trusted_model: bool, text_column: str,
+                     id_column: str | None, group_column: str | None, max_text_chars: int,
+                     ray_address: str | None, quiet: bool) -> None:
+    """``rebuild --engine ray``: one folder of scored shards in, one folder out."""
+    from synthfilter.engine import require_ray
+    from synthfilter.rebuild.distributed import rebuild_sharded
+
+    require_ray()
+    if gold:
+        raise ConfigError("--engine ray rebuilds from scores alone; --gold (joint tails with gold) needs "
+                          "--engine local")
+    if len(candidates) != 1:
+        raise ConfigError("--engine ray takes one folder or glob of scored shards; put the shards in one folder")
+    if output is None or dry_run:
+        raise click.UsageError("--engine ray needs -o/--output (a folder) and no --dry-run")
+    params = {"model": model, "text_column": text_column, "id_column": id_column, "group_column": group_column,
+              "max_text_chars": max_text_chars, "engine": "ray", "ray_address": ray_address}
+    result = rebuild_sharded(
+        candidates[0], output, policy, model=parse_model(model), trusted=trusted_model, text_column=text_column,
+        id_column=id_column, group_column=group_column, max_text_chars=max_text_chars, ray_address=ray_address,
+        parameters=params,
+    )
+    if not quiet:
+        kept = int(result.decisions.get_column("kept").sum())
+        console.print(f"rebuild --engine ray: kept {kept:,} of {result.decisions.height:,} records; wrote {output}")
+
+
 def _fmt_share(est) -> str:
     return f"{est.share:.3f} (95% CI {est.low:.3f}–{est.high:.3f})"
 
@@ -106,11 +136,11 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
 
 
 @click.command("rebuild")
-@click.argument("candidates", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("candidates", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--gold", "gold", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
               help="Trusted human data (repeatable): always kept, never altered, the reference for rarity.")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Training set to write (.parquet); required unless --dry-run.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Training set to write (.parquet; with --engine ray a folder of shards); required unless --dry-run.")
 @click.option("--decisions", "decisions_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Decisions file [default: <stem>.decisions.parquet beside -o].")
 @click.option("--manifest", "manifest_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -141,13 +171,15 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
 @click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=int,
               help="Longest text accepted.")
 @click.option("--dry-run", is_flag=True, help="Print the summary; write nothing.")
+@engine_options
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
 def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path | None, decisions_path: Path | None,
             manifest_path: Path | None, max_synthetic: float, min_gold_share: float, target_size: int | None,
             keep_rare: str, rare_max_p: float, max_p: float, group_column: str | None, dedup: bool, seed: int,
             model: str, trusted_model: bool,
             encoder: str, text_column: str, id_column: str | None, k: int, dup_threshold: float,
-            text_dup_threshold: float, max_text_chars: int, dry_run: bool, quiet: bool) -> None:
+            text_dup_threshold: float, max_text_chars: int, dry_run: bool, engine: str, ray_address: str | None,
+            quiet: bool) -> None:
     """Build a training set from scored CANDIDATES (and --gold human data).
 
     Keeps every gold record unaltered, one record per near-duplicate cluster,
@@ -163,15 +195,30 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
     The cap holds in expectation under the detector's calibrated
     probabilities: it is as good as the detector on this data.
 
+    With --engine ray, CANDIDATES is one folder (or glob) of scored shards
+    (`synthfilter score --engine ray --keep text`): the selection runs on the
+    driver from a few small columns, the texts stay on the workers, which
+    write the training set as shards into the -o folder with the decisions
+    and the manifest.
+
     \b
     Example:
       synthfilter rebuild corpus.scores.parquet --gold human.parquet \\
           --max-synthetic 0.2 -o train.parquet
+      synthfilter rebuild scores/ --engine ray -o train/
     """
     policy = RebuildPolicy(
         max_synthetic=max_synthetic, min_gold_share=min_gold_share, target_size=target_size,
         keep_rare=_keep_rare(keep_rare), rare_max_p=rare_max_p, max_p=max_p, dedup=dedup, seed=seed,
     )
+    if engine == "ray":
+        _rebuild_sharded(candidates, gold, output, policy, dry_run=dry_run, model=model,
+                         trusted_model=trusted_model, text_column=text_column, id_column=id_column,
+                         group_column=group_column, max_text_chars=max_text_chars, ray_address=ray_address,
+                         quiet=quiet)
+        return
+    if ray_address is not None:
+        raise ConfigError("--ray-address needs --engine ray")
     inputs = [*candidates, *gold]
     if len({p.resolve() for p in inputs}) != len(inputs):
         raise InputError("the same file is given twice among the candidates and --gold; give each file once")
@@ -188,7 +235,7 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
             raise InputError(f"{path}: no such file; check the --gold path")
         gold_sha256[str(path)] = file_sha256(path)
     read = {"text_column": text_column, "id_column": id_column, "max_text_chars": max_text_chars}
-    cand_frames = [read_corpus(p, **read) for p in candidates]
+    cand_frames = [read_sharded(p, **read) if is_sharded(p) else read_corpus(p, **read) for p in candidates]
     gold_frames = [read_corpus(p, text_column=text_column, max_text_chars=max_text_chars) for p in gold]
 
     model_arg = parse_model(model)

@@ -15,6 +15,7 @@ from synthfilter.cli.common import (
     default_output,
     duplicate_options,
     encoder_option,
+    engine_options,
     manifest_path_for,
     model_options,
     parse_model,
@@ -28,14 +29,17 @@ from synthfilter.io import (
     check_output_path,
     read_corpus,
 )
-from synthfilter.provenance import build_manifest, write_manifest
+from synthfilter.errors import ConfigError, OutputError
+from synthfilter.provenance import build_manifest, describe_inputs, write_manifest
 from synthfilter.scoring import score_with_report
+from synthfilter.shards import MANIFEST_NAME, is_sharded, read_sharded, resolve_shards, write_score_shards
 
 
 @click.command("score")
-@click.argument("corpus", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Scores file [default: CORPUS with .scores.parquet].")
+@click.argument("corpus", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Scores file [default: CORPUS with .scores.parquet]; with --engine ray, a folder of "
+                   "shards [default: CORPUS with .scores].")
 @text_options
 @click.option("--keep", "keep", multiple=True,
               help="Input column to copy into the scores file (repeatable), e.g. --keep text.")
@@ -54,12 +58,13 @@ from synthfilter.scoring import score_with_report
               help="Longest text accepted.")
 @batch_size_option()
 @seed_option
+@engine_options
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
 def command(corpus: Path, output: Path | None, text_column: str, id_column: str | None, keep: tuple[str, ...],
             group_column: str | None, encoder: str, model: str, trusted_model: bool, reference: Path | None,
             reference_text_column: str,
             k: int, dup_threshold: float, text_dup_threshold: float, index: str, max_text_chars: int,
-            batch_size: int, seed: int,
+            batch_size: int, seed: int, engine: str, ray_address: str | None,
             quiet: bool) -> None:
     """Score CORPUS (Parquet, JSONL or CSV) record by record.
 
@@ -68,17 +73,35 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
     corpus's estimated synthetic share with a 95% interval. Writes
     CORPUS.scores.parquet and CORPUS.scores.manifest.json; never touches CORPUS.
 
+    With --engine ray the per-record stages run on a Ray cluster and the
+    scores are written as a folder of Parquet shards (one per input shard)
+    with one manifest.json.
+
     \b
     Example:
       synthfilter score examples/mixed_corpus.parquet --keep text
+      synthfilter score shards/ --engine ray --ray-address auto -o scores/
     """
+    if engine == "ray":
+        _score_sharded(corpus, output, text_column=text_column, id_column=id_column, keep=keep,
+                       group_column=group_column, encoder=encoder, model=model, trusted_model=trusted_model,
+                       reference=reference, reference_text_column=reference_text_column, k=k,
+                       dup_threshold=dup_threshold, text_dup_threshold=text_dup_threshold, index=index,
+                       max_text_chars=max_text_chars, batch_size=batch_size, seed=seed, ray_address=ray_address,
+                       quiet=quiet)
+        return
+    if ray_address is not None:
+        raise ConfigError("--ray-address needs --engine ray")
     output = output or default_output(corpus, ".scores.parquet")
-    inputs = [corpus] + ([reference] if reference else [])
+    inputs = (resolve_shards(corpus) if is_sharded(corpus) else [corpus]) + ([reference] if reference else [])
     check_output_path(output, inputs)
     manifest_path = manifest_path_for(output)
     check_output_path(manifest_path, inputs)
 
-    frame = read_corpus(corpus, text_column=text_column, id_column=id_column, max_text_chars=max_text_chars)
+    if is_sharded(corpus):
+        frame = read_sharded(corpus, text_column=text_column, id_column=id_column, max_text_chars=max_text_chars)
+    else:
+        frame = read_corpus(corpus, text_column=text_column, id_column=id_column, max_text_chars=max_text_chars)
     ref_frame = None
     if reference is not None:
         ref_frame = read_corpus(reference, text_column=reference_text_column, max_text_chars=max_text_chars)
@@ -102,6 +125,60 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
     write_manifest(manifest_path, manifest)
     if not quiet:
         _print_summary(result.table, result.info, counts, output, manifest_path)
+
+
+def _score_sharded(corpus: Path, output: Path | None, *, text_column: str, id_column: str | None,
+                   keep: tuple[str, ...], group_column: str | None, encoder: str, model: str, trusted_model: bool,
+                   reference: Path | None, reference_text_column: str, k: int, dup_threshold: float,
+                   text_dup_threshold: float, index: str, max_text_chars: int, batch_size: int, seed: int,
+                   ray_address: str | None, quiet: bool) -> None:
+    """``score --engine ray``: a folder of score shards and one manifest."""
+    import json
+
+    from synthfilter.engine import require_ray
+
+    require_ray()
+    shards = resolve_shards(corpus)
+    base = corpus if not any(ch in str(corpus) for ch in "*?[") else Path(str(corpus).split("*")[0].rstrip("/") or ".")
+    output = output or default_output(base, ".scores")
+    if output.is_file():
+        raise OutputError(f"{output}: is a file; --engine ray writes a folder of shards, give a folder with -o")
+    inputs = shards + ([reference] if reference else [])
+    out_resolved = output.resolve()
+    if any(p.resolve().parent == out_resolved for p in inputs):
+        raise OutputError(f"{output}: holds input shards; choose another folder with -o")
+    ref = None
+    if reference is not None:
+        ref = reference
+    keep_cols = ["text" if c == text_column else c for c in keep]
+    result = score_with_report(
+        corpus, text_column=text_column, id_column=id_column, keep_columns=keep_cols, group_column=group_column,
+        encoder=encoder, model=parse_model(model), trusted=trusted_model, reference=ref,
+        reference_text_column=reference_text_column, k=k, dup_threshold=dup_threshold,
+        text_dup_threshold=parse_text_dup_threshold(text_dup_threshold), index=index, seed=seed,
+        batch_size=batch_size, max_text_chars=max_text_chars, show_progress=False, source=str(corpus),
+        engine="ray", ray_address=ray_address,
+    )
+    params = {"text_column": text_column, "id_column": id_column, "keep": list(keep),
+              "group_column": group_column, "encoder": encoder, "model": model,
+              "reference": str(reference) if reference else None, "k": k, "dup_threshold": dup_threshold,
+              "text_dup_threshold": text_dup_threshold, "index": index, "seed": seed,
+              "max_text_chars": max_text_chars, "engine": "ray", "ray_address": ray_address}
+    table = result.table
+    counts = _counts(table)
+    names = [f"part-{i:05d}.parquet" for i in range(len(shards))]
+
+    def manifest(final: list[Path], written: list[Path]) -> str:
+        doc = build_manifest("score", inputs=inputs, outputs=[], parameters=params, counts=counts, **result.info)
+        described = describe_inputs(written)
+        for entry, path in zip(described, final):
+            entry["path"] = str(path)
+        doc["outputs"] = described
+        return json.dumps(doc, indent=2, default=str) + "\n"
+
+    write_score_shards(table, names, output, manifest)
+    if not quiet:
+        _print_summary(table.drop("shard"), result.info, counts, output, output / MANIFEST_NAME)
 
 
 def _counts(table: pl.DataFrame) -> dict:

@@ -1,0 +1,123 @@
+"""What a stage is and what an engine does with it.
+
+Two kinds of stage make up a scoring pipeline:
+
+* a :class:`RecordStage` is a pure function of a batch of records: it gets
+  the batch's columns (``text`` and the columns earlier stages added) and
+  returns new columns, one value per record. It loads its models in
+  :meth:`RecordStage.setup`, once per worker, and keeps no state between
+  batches, so any engine may run it on any shard, in any number of processes;
+* a :class:`GlobalStage` needs the whole corpus, but only through small
+  per-record columns (vectors, sketches, scores) that the engine gathers for
+  it; where it must look at two records' texts together (verifying a
+  near-duplicate candidate pair) it asks the engine with a :class:`PairCheck`,
+  and the engine runs the check where the texts are.
+
+An :class:`Engine` runs record stages over a corpus and hands back a
+:class:`RecordSet`; it knows nothing of what a stage computes, and the stages
+know nothing of the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+#: A batch or a table of columns: name -> one-dimensional (or ``(n, d)``) array.
+Columns = dict[str, np.ndarray]
+
+
+@runtime_checkable
+class RecordStage(Protocol):
+    """A per-record stage: columns in, more columns out, one value per record.
+
+    Attributes
+    ----------
+    name : str
+        Stage name (for timings and messages).
+    columns : tuple of str
+        Columns it adds.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+
+    def setup(self) -> None:
+        """Load models; called once per worker before the first batch."""
+        ...
+
+    def process(self, batch: Columns) -> Columns:
+        """Return :attr:`columns` for the records of ``batch`` (same length, same order)."""
+        ...
+
+
+class PairCheck(Protocol):
+    """A test on pairs of texts, run by the engine where the texts are."""
+
+    def __call__(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
+        """Boolean array: whether each pair ``(left[i], right[i])`` passes."""
+        ...
+
+
+class RecordSet(Protocol):
+    """The outcome of running record stages: small columns here, texts with the engine.
+
+    Attributes
+    ----------
+    columns : dict of numpy.ndarray
+        Every column the stages added, plus ``id``, ``shard`` and ``row``
+        (and kept input columns), in corpus order: shard by shard, each in
+        its input order.
+    """
+
+    columns: Columns
+
+    def check_pairs(self, rows: np.ndarray, cols: np.ndarray, check: PairCheck) -> np.ndarray:
+        """Apply ``check`` to the texts of records ``rows[i]`` and ``cols[i]`` (corpus positions)."""
+        ...
+
+
+@runtime_checkable
+class GlobalStage(Protocol):
+    """A stage over the whole corpus, from the record stages' columns."""
+
+    name: str
+
+    def run(self, records: RecordSet, ctx: GlobalContext) -> Columns:
+        """Return the stage's per-record columns (may be empty); put its report in ``ctx.info``."""
+        ...
+
+
+@dataclass
+class GlobalContext:
+    """What global stages share besides the records.
+
+    Attributes
+    ----------
+    reference : RecordSet, optional
+        A gold reference's columns (its embeddings), when one is given.
+    groups : list of str, optional
+        Document id of each record, for the share estimate's interval.
+    seed : int
+        Seed of every random choice.
+    info : dict
+        Per-stage reports, for the manifest.
+    """
+
+    reference: RecordSet | None = None
+    groups: list[str] | None = None
+    seed: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    """Runs record stages over a corpus."""
+
+    name: str
+
+    def map_records(self, source: Any, stages: Sequence[RecordStage]) -> RecordSet:
+        """Run ``stages`` in order over every record of ``source``."""
+        ...

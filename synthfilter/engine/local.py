@@ -1,0 +1,79 @@
+"""The local engine: record stages in-process, over the corpus in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from synthfilter.engine.base import Columns, PairCheck, RecordStage
+
+
+class LocalRecordSet:
+    """Record-stage columns and the texts, all in this process.
+
+    Attributes
+    ----------
+    columns : dict of numpy.ndarray
+        The stages' columns, in corpus order.
+    frame : polars.DataFrame
+        ``id`` and the carried input columns, in corpus order.
+    texts : list of str
+        The texts.
+    """
+
+    def __init__(self, columns: Columns, frame: pl.DataFrame, texts: list[str]) -> None:
+        self.columns, self.frame, self.texts = columns, frame, texts
+
+    def check_pairs(self, rows: np.ndarray, cols: np.ndarray, check: PairCheck) -> np.ndarray:
+        """Apply ``check`` to the pairs' texts."""
+        return np.asarray(check([self.texts[i] for i in rows], [self.texts[j] for j in cols]), dtype=bool)
+
+
+class LocalEngine:
+    """Runs record stages in this process.
+
+    Parameters
+    ----------
+    batch_rows : int, optional
+        Records per batch; ``None`` (default) runs each stage once over the
+        whole corpus, as a single call (the encoders batch internally).
+    """
+
+    name = "local"
+
+    def __init__(self, batch_rows: int | None = None) -> None:
+        self.batch_rows = batch_rows
+
+    def map_records(self, source: pl.DataFrame, stages: Sequence[RecordStage],
+                    carry: Sequence[str] = ()) -> LocalRecordSet:
+        """Run ``stages`` over a validated corpus frame (``id``, ``text``, ...).
+
+        Parameters
+        ----------
+        source : polars.DataFrame
+            The records (see :func:`synthfilter.io.validate_corpus`).
+        stages : list of RecordStage
+            Run in order; each sees the columns of the ones before.
+        carry : list of str
+            Input columns to hand back beside ``id``.
+
+        Returns
+        -------
+        LocalRecordSet
+        """
+        texts = source.get_column("text").to_list()
+        for stage in stages:
+            stage.setup()
+        step = self.batch_rows or max(len(texts), 1)
+        parts: list[Columns] = []
+        for start in range(0, len(texts), step):
+            batch: Columns = {"text": np.asarray(texts[start:start + step], dtype=object)}
+            for stage in stages:
+                batch.update(stage.process(batch))
+            batch.pop("text")
+            parts.append(batch)
+        columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else {}
+        frame = source.select("id", *[c for c in carry if c not in ("id",)])
+        return LocalRecordSet(columns, frame, texts)

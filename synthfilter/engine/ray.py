@@ -1,0 +1,318 @@
+"""The Ray engine: record stages on a Ray cluster with Ray Data.
+
+Shards are read and validated on the workers (one read task per shard); the
+record stages run in ``map_batches`` over an actor pool whose actors load the
+models once (from the installed package, never downloaded) and take a
+fraction of a CPU each, so a pool as large as the cluster's CPU count leaves
+room for the read tasks and never deadlocks. The order of records is kept
+(shard by shard, row by row). Only the stages' columns (vectors, keys,
+scores) and the ids come back to the driver; the texts stay in the cluster's
+object store, where the pair checks of global stages run as Ray tasks.
+Actors and tasks are retried when a worker dies, so a lost worker costs time,
+not a different answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from synthfilter.engine.base import Columns, PairCheck, RecordStage
+from synthfilter.errors import SynthfilterError
+from synthfilter.shards import ShardSource, check_unique_ids, read_shard, renumber_content_ids
+
+#: Records per batch handed to a stage actor.
+DEFAULT_BATCH_ROWS = 256
+#: CPUs each stage actor asks for.
+ACTOR_CPUS = 0.5
+#: Times a dead actor is restarted and its batch retried.
+MAX_RETRIES = 3
+_RESERVED = ("shard", "row", "_content_ids")
+
+
+def _unwrap(exc: BaseException) -> BaseException | None:
+    """The user error (a SynthfilterError) inside a Ray exception, if there is one."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, SynthfilterError) and type(err).__module__ == "synthfilter.errors":
+            return err
+        todo.extend([getattr(err, "cause", None), err.__cause__, err.__context__])
+    # Ray Data passes a worker's exception on as text (its traceback) only.
+    found = _USER_ERROR.findall(str(exc))
+    if found:
+        from synthfilter import errors
+
+        name, message = found[-1]
+        cls = getattr(errors, name, None)
+        if isinstance(cls, type) and issubclass(cls, SynthfilterError):
+            err = cls.__new__(cls)
+            Exception.__init__(err, message.strip())
+            return err
+    return None
+
+
+_USER_ERROR = re.compile(r"synthfilter\.errors\.(\w+): ([^\n]+)")
+
+
+def _read_shards(batch: pa.Table, *, text_column: str, id_column: str | None, max_text_chars: int,
+                 carry: Sequence[str]) -> pa.Table:
+    """Read and validate the shards named in ``batch``; add ``shard`` and ``row``."""
+    out = []
+    for shard, path in zip(batch.column("shard").to_pylist(), batch.column("path").to_pylist()):
+        frame, content = read_shard(path, text_column=text_column, id_column=id_column,
+                                    max_text_chars=max_text_chars)
+        _check_carry(frame, carry, path)
+        out.append(frame.select("id", "text", *[c for c in carry if c != "text"]).with_columns(
+            shard=pl.lit(shard, dtype=pl.Int64), row=pl.int_range(frame.height, dtype=pl.Int64),
+            _content_ids=pl.lit(content)).to_arrow())
+    return pa.concat_tables(out)
+
+
+def _check_carry(frame: pl.DataFrame, carry: Sequence[str], source: str) -> None:
+    from synthfilter.errors import ConfigError
+
+    missing = [c for c in carry if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"{source}: cannot keep missing column(s) {missing}; columns: {', '.join(frame.columns)}")
+
+
+class _StageRunner:
+    """Actor body: the record stages, set up once, applied to each batch."""
+
+    def __init__(self, stages: Sequence[RecordStage]) -> None:
+        self.stages = list(stages)
+        for stage in self.stages:
+            stage.setup()
+
+    def __call__(self, batch: Columns) -> Columns:
+        out = dict(batch)
+        for stage in self.stages:
+            out.update(stage.process(out))
+        return out
+
+
+def _pick(batch: Columns, *, offsets: np.ndarray, wanted: np.ndarray) -> Columns:
+    """Rows of ``batch`` whose corpus position is in ``wanted`` (sorted): position and text."""
+    pos = offsets[batch["shard"].astype(np.int64)] + batch["row"].astype(np.int64)
+    keep = np.isin(pos, wanted)
+    return {"pos": pos[keep], "text": np.asarray(batch["text"], dtype=object)[keep]}
+
+
+def _check_chunk(rows: np.ndarray, cols: np.ndarray, check: PairCheck, *blocks: pa.Table) -> np.ndarray:
+    texts: dict[int, str] = {}
+    for block in blocks:
+        texts.update(zip(block.column("pos").to_pylist(), block.column("text").to_pylist()))
+    return np.asarray(check([texts[int(i)] for i in rows], [texts[int(j)] for j in cols]), dtype=bool)
+
+
+class RayRecordSet:
+    """Record-stage columns on the driver; texts in the cluster.
+
+    Attributes
+    ----------
+    columns : dict of numpy.ndarray
+        The stages' columns, in corpus order.
+    frame : polars.DataFrame
+        ``id``, the carried columns, ``shard`` and ``row``, in corpus order.
+    """
+
+    def __init__(self, engine: RayEngine, dataset: Any, columns: Columns, frame: pl.DataFrame) -> None:
+        self._engine, self._dataset = engine, dataset
+        self.columns, self.frame = columns, frame
+
+    def check_pairs(self, rows: np.ndarray, cols: np.ndarray, check: PairCheck) -> np.ndarray:
+        """Run ``check`` on the pairs' texts as Ray tasks; only the booleans come back."""
+        import ray
+
+        if rows.size == 0:
+            return np.zeros(0, dtype=bool)
+        shard = self.frame.get_column("shard").to_numpy()
+        counts = np.bincount(shard, minlength=int(shard.max()) + 1)
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        wanted = np.unique(np.concatenate([rows, cols]))
+        with self._engine.errors():
+            picked = self._dataset.map_batches(
+                _pick, fn_kwargs={"offsets": offsets, "wanted": wanted}, batch_format="numpy", num_cpus=0.25,
+            ).materialize()
+            blocks = picked.to_arrow_refs()
+            task = ray.remote(num_cpus=ACTOR_CPUS, max_retries=MAX_RETRIES)(_check_chunk)
+            chunks = max(1, min(self._engine.workers(), rows.size // 1000 + 1))
+            parts = [task.remote(r, c, check, *blocks)
+                     for r, c in zip(np.array_split(rows, chunks), np.array_split(cols, chunks))]
+            return np.concatenate(ray.get(parts))
+
+
+class RayEngine:
+    """Runs record stages on a Ray cluster (Ray Data ``map_batches`` with an actor pool).
+
+    Parameters
+    ----------
+    address : str, optional
+        Cluster to join (``"auto"``, ``"ray://host:10001"``); ``None`` joins
+        the one this process started, else starts a local one.
+    num_workers : int, optional
+        Actors in the pool; one per cluster CPU by default.
+    batch_rows : int, optional
+        Records per batch (default 256).
+    actor_cpus : float, default 0.5
+        CPUs each actor asks for.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, num_workers: int | None = None, batch_rows: int | None = None,
+                 actor_cpus: float = ACTOR_CPUS) -> None:
+        self.address, self.num_workers = address, num_workers
+        self.batch_rows = batch_rows or DEFAULT_BATCH_ROWS
+        self.actor_cpus = actor_cpus
+
+    # ------------------------------------------------------------------ cluster
+    def connect(self) -> None:
+        """Join (or start) the cluster and set Ray Data to keep the record order."""
+        import ray
+
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if self.address:
+                kwargs["address"] = self.address
+            try:
+                ray.init(**kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                from synthfilter.errors import ConfigError
+
+                reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(f"cannot join the Ray cluster at {self.address or '(local)'} ({reason}); "
+                                  "start one with `ray start --head` or check --ray-address") from None
+        # Ray Data logs a worker's exception before raising it; the engine re-raises it (a user
+        # error as one line), so the log would only say it twice.
+        import logging
+
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+        ctx.print_on_execution_start = False
+
+    def workers(self) -> int:
+        """Actors in the per-record pool."""
+        import ray
+
+        if self.num_workers:
+            return int(self.num_workers)
+        return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+    def describe(self) -> dict[str, Any]:
+        """Cluster and pool facts, for the manifest."""
+        import ray
+
+        return {"ray": ray.__version__, "cluster_cpus": ray.cluster_resources().get("CPU"),
+                "nodes": len([n for n in ray.nodes() if n.get("Alive")]), "workers": self.workers(),
+                "actor_cpus": self.actor_cpus, "batch_rows": self.batch_rows}
+
+    def errors(self):
+        """Context that re-raises a worker's user error as itself (one line, not a Ray traceback)."""
+        return _UserErrors()
+
+    # ------------------------------------------------------------------ records
+    def _dataset(self, source: ShardSource, carry: Sequence[str]) -> Any:
+        import ray
+
+        clash = [c for c in carry if c in _RESERVED]
+        if clash:
+            from synthfilter.errors import ConfigError
+
+            raise ConfigError(f"columns {clash} are reserved by --engine ray; rename them")
+        if source.paths is not None:
+            items = [{"shard": i, "path": str(p)} for i, p in enumerate(source.paths)]
+            ds = ray.data.from_items(items, override_num_blocks=len(items))
+            return ds.map_batches(
+                _read_shards, batch_size=1, batch_format="pyarrow", num_cpus=0.25,
+                fn_kwargs={"text_column": source.text_column, "id_column": source.id_column,
+                           "max_text_chars": source.max_text_chars, "carry": list(carry)},
+            )
+        frame = source.frame
+        _check_carry(frame, carry, source.source)
+        frame = frame.select("id", "text", *[c for c in carry if c != "text"]).with_columns(
+            shard=pl.lit(0, dtype=pl.Int64), row=pl.int_range(frame.height, dtype=pl.Int64),
+            _content_ids=pl.lit(False))
+        table = frame.to_arrow()
+        step = self.batch_rows
+        return ray.data.from_arrow([table.slice(i, step) for i in range(0, table.num_rows, step)])
+
+    def map_records(self, source: ShardSource, stages: Sequence[RecordStage], carry: Sequence[str] = ()
+                    ) -> RayRecordSet:
+        """Run ``stages`` over every record of ``source`` on the cluster.
+
+        Parameters
+        ----------
+        source : ShardSource
+            Shard files or an in-memory frame.
+        stages : list of RecordStage
+            Run in order in each actor.
+        carry : list of str
+            Input columns to bring back beside ``id``.
+
+        Returns
+        -------
+        RayRecordSet
+        """
+        import ray
+
+        self.connect()
+        carry = [c for c in carry if c != "id"]
+        with self.errors():
+            ds = self._dataset(source, carry).map_batches(
+                _StageRunner, fn_constructor_kwargs={"stages": list(stages)},
+                # One batch in flight per actor: an actor that is up first does not queue the batches
+                # its peers (still loading their models) would take.
+                compute=ray.data.ActorPoolStrategy(size=self.workers(), max_tasks_in_flight_per_actor=1),
+                num_cpus=self.actor_cpus,
+                batch_size=self.batch_rows, batch_format="numpy", zero_copy_batch=False,
+                max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES,
+            ).materialize()
+            names = [c for stage in stages for c in stage.columns]
+            parts: dict[str, list[np.ndarray]] = {c: [] for c in names}
+            small: list[pa.Table] = []
+            # The texts stay in the cluster unless the caller keeps them in its output.
+            small_ds = ds if "text" in carry else ds.drop_columns(["text"])
+            for batch in small_ds.iter_batches(batch_format="numpy", batch_size=None):
+                for c in names:
+                    parts[c].append(np.asarray(batch[c]))
+                small.append(pa.table({c: _arrow(batch[c]) for c in ("id", *carry, "shard", "row", "_content_ids")}))
+        columns = {c: np.concatenate(v) for c, v in parts.items()}
+        frame = pl.from_arrow(pa.concat_tables(small))
+        if frame.get_column("_content_ids").all():
+            frame = frame.with_columns(renumber_content_ids(frame.get_column("id")))
+        frame = frame.drop("_content_ids")
+        if source.paths is not None:
+            check_unique_ids(frame.get_column("id"), frame.get_column("shard"), frame.get_column("row"), source.paths)
+        return RayRecordSet(self, ds, columns, frame)
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    if values.dtype == object:
+        return pa.array(values.tolist())
+    return pa.array(values)
+
+
+class _UserErrors:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is None or isinstance(exc, SynthfilterError) and type(exc).__module__ == "synthfilter.errors":
+            return False
+        user = _unwrap(exc)
+        if user is not None:
+            raise user.with_traceback(None) from None
+        return False

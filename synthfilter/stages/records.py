@@ -1,0 +1,138 @@
+"""Per-record stages: the encoder, the origin detector and the text sketches.
+
+Each is a pure function of a batch of texts (and of the columns earlier
+stages added): it loads its model once in ``setup`` and keeps no state
+between batches, so an engine may run it on any shard in any process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthfilter.engine.base import Columns
+from synthfilter.stages import textdup
+
+EMBEDDING = "embedding"
+
+
+class EncodeStage:
+    """Sentence embeddings of the texts: adds ``embedding`` (``(n, dim)`` float32, L2-normalised).
+
+    Parameters
+    ----------
+    encoder : str or Encoder
+        Encoder name, model folder, or an :class:`~synthfilter.encoders.Encoder`.
+    batch_size : int, default 32
+        Encoder batch size.
+    show_progress : bool, default False
+        Draw the encoder's progress bar.
+    """
+
+    name = "encode"
+    columns = (EMBEDDING,)
+
+    def __init__(self, encoder: Any, batch_size: int = 32, show_progress: bool = False) -> None:
+        self.encoder, self.batch_size, self.show_progress = encoder, batch_size, show_progress
+
+    def setup(self) -> None:
+        """Load the encoder (once per worker)."""
+        from synthfilter.encoders import get_encoder
+
+        if not hasattr(self, "encoder_"):
+            self.encoder_ = get_encoder(self.encoder) if isinstance(self.encoder, (str, Path)) else self.encoder
+
+    def process(self, batch: Columns) -> Columns:
+        """Embed ``batch["text"]``."""
+        self.setup()
+        texts = [str(t) for t in batch["text"]]
+        return {EMBEDDING: np.asarray(
+            self.encoder_.encode(texts, batch_size=self.batch_size, show_progress=self.show_progress),
+            dtype=np.float32)}
+
+
+class OriginRecordStage:
+    """The origin detector per record: adds ``p_synthetic`` and ``synthetic_score``.
+
+    When the detector's embedding block uses the corpus encoder (the same
+    encoder id), it takes the ``embedding`` column instead of encoding the
+    texts a second time.
+
+    Parameters
+    ----------
+    model : "default", path or OriginScorer
+        The detector.
+    trusted : bool, default False
+        Allow pickle/joblib model files.
+    corpus_encoder_id : str, optional
+        Id of the encoder behind the ``embedding`` column.
+    show_progress : bool, default False
+        Draw the detector's progress bars.
+    """
+
+    name = "origin"
+    columns = ("p_synthetic", "synthetic_score")
+
+    def __init__(self, model: Any = "default", trusted: bool = False, corpus_encoder_id: str | None = None,
+                 show_progress: bool = False) -> None:
+        self.model, self.trusted = model, trusted
+        self.corpus_encoder_id, self.show_progress = corpus_encoder_id, show_progress
+
+    def setup(self) -> None:
+        """Load the detector (once per worker)."""
+        from synthfilter.origin import OriginScorer, load_model
+
+        if not hasattr(self, "scorer_"):
+            self.scorer_ = (self.model if isinstance(self.model, OriginScorer)
+                            else load_model(self.model, trusted=self.trusted))
+
+    def reuses_embeddings(self) -> bool:
+        """Whether the detector takes the corpus embeddings (same encoder id)."""
+        self.setup()
+        own = getattr(self.scorer_, "encoder_id_", None)
+        return bool(self.scorer_.use_embeddings and own is not None and own == self.corpus_encoder_id)
+
+    def process(self, batch: Columns) -> Columns:
+        """Score ``batch["text"]``: raw log-odds and calibrated probability."""
+        self.setup()
+        texts = [str(t) for t in batch["text"]]
+        embeddings = batch.get(EMBEDDING) if self.reuses_embeddings() else None
+        raw = np.asarray(self.scorer_.decision_function(texts, show_progress=self.show_progress,
+                                                        embeddings=embeddings), dtype=np.float64)
+        p = self.scorer_.calibrate(raw)
+        return {"p_synthetic": p.astype(np.float64), "synthetic_score": raw}
+
+
+class SketchStage:
+    """Text keys for duplicate detection: adds ``norm_key`` and, with a threshold, ``band_keys``.
+
+    ``norm_key`` (``(n, 2)`` uint64) identifies the normalised text (equal
+    normal forms are exact duplicates); ``band_keys`` (``(n, bands)`` uint64)
+    are the MinHash LSH band keys of its character shingles (see
+    :mod:`synthfilter.stages.textdup`); texts that share a band key are
+    candidate near-duplicates.
+
+    Parameters
+    ----------
+    text_dup_threshold : float or None
+        Jaccard threshold the banding is chosen for; ``None``: ``norm_key`` only.
+    """
+
+    name = "sketch"
+
+    def __init__(self, text_dup_threshold: float | None = 0.8) -> None:
+        self.text_dup_threshold = text_dup_threshold
+        self.columns = ("norm_key",) + (("band_keys",) if text_dup_threshold is not None else ())
+
+    def setup(self) -> None:
+        """Nothing to load."""
+
+    def process(self, batch: Columns) -> Columns:
+        """Keys of ``batch["text"]``."""
+        texts = [str(t) for t in batch["text"]]
+        out = {"norm_key": textdup.norm_keys(texts)}
+        if self.text_dup_threshold is not None:
+            out["band_keys"] = textdup.band_keys_of(texts, self.text_dup_threshold)
+        return out
