@@ -402,7 +402,8 @@ class CachedDetector:
         self.hits = 0
         self.misses = 0
 
-    def decision_function(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+    def decision_function(self, texts: Sequence[str], show_progress: bool = False,
+                          embeddings: np.ndarray | None = None) -> np.ndarray:
         """The detector's uncalibrated scores, computing only the texts not in the cache.
 
         Parameters
@@ -410,6 +411,10 @@ class CachedDetector:
         texts : sequence of str
         show_progress : bool, default False
             One progress bar over the texts to score.
+        embeddings : numpy.ndarray, optional
+            The texts' embeddings under the detector's own encoder, row for
+            row; the texts not in the cache are scored with their rows
+            instead of being encoded again.
 
         Returns
         -------
@@ -417,13 +422,24 @@ class CachedDetector:
             float64 scores, one per text.
         """
         texts = list(texts)
+        if embeddings is not None and len(embeddings) != len(texts):
+            raise ValueError(f"{len(embeddings)} embeddings for {len(texts)} texts")
         if self.path is None:  # a detector without an id cannot be cached
             self.hits, self.misses = 0, len(set(texts))
-            return np.asarray(self.scorer.decision_function(texts, show_progress=show_progress), dtype=np.float64)
+            kwargs = {} if embeddings is None else {"embeddings": embeddings}
+            return np.asarray(self.scorer.decision_function(texts, show_progress=show_progress, **kwargs),
+                              dtype=np.float64)
+        row_of: dict[str, int] = {}
+        if embeddings is not None:
+            for i, text in enumerate(texts):
+                row_of.setdefault(text, i)
+
+        def compute(part: list[str]) -> np.ndarray:
+            kwargs = {} if embeddings is None else {"embeddings": embeddings[[row_of[t] for t in part]]}
+            return np.asarray(self.scorer.decision_function(part, **kwargs), dtype=np.float64)[:, None]
+
         with ArrayStore(self.path, width=1, dtype=np.float64) as store:
             rows, self.hits, self.misses = cached_rows(
-                texts, store,
-                lambda part: np.asarray(self.scorer.decision_function(part), dtype=np.float64)[:, None],
-                show_progress=show_progress, description="detector",
+                texts, store, compute, show_progress=show_progress, description="detector",
             )
         return rows[:, 0].copy()

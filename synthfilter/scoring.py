@@ -378,8 +378,8 @@ def score(
     text_dup_threshold : float or None, default 0.8
         Character-shingle Jaccard similarity for near-duplicates (small edits
         embeddings miss); ``None`` turns it off.
-    index : {"auto", "flat", "ivf"}, default "auto"
-        FAISS index kind.
+    index : {"auto", "flat", "ivf", "hnsw"}, default "auto"
+        FAISS index kind (see :class:`~synthfilter.tails.TailScorer`).
     seed : int, default 0
         Seed of every random choice.
     show_progress : bool, default False

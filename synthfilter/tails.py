@@ -3,11 +3,12 @@
 :class:`TailScorer` puts L2-normalised embeddings in a FAISS inner-product
 index and computes one k-nearest-neighbour graph that serves every column it
 adds. The search is exact below ``ivf_threshold`` (50,000) vectors. From
-there on it is an IVF index with ``2 * sqrt(n)`` cells trained on a seeded
-sample, and the cells visited per query (``nprobe``) are the fewest whose
+there on it is an HNSW graph (or, with ``index="ivf"``, an IVF index with
+``2 * sqrt(n)`` cells trained on a seeded sample), and its search effort
+(``efSearch``, or the cells visited per query, ``nprobe``) is the least whose
 recall@k, measured against brute force on a seeded sample of queries,
-reaches ``recall_target`` (0.95); the chosen ``nprobe`` and the measured
-recall are reported (``index_report_``). How far that is from exact search
+reaches ``recall_target`` (0.95); the choice and the measured recall are
+reported (``index_report_``). How far that is from exact search
 depends on the embeddings: ``benchmarks/tails/bench_index.py`` measures it. The index's steps are
 plain functions in :mod:`synthfilter.knn_index`, where the choice is argued,
 so that a distributed engine can train once, fill and search shard by shard.
@@ -80,10 +81,11 @@ class TailScorer(ParamsMixin):
         which embeddings can put under ``dup_threshold``; equal normalised
         texts are joined by it too, whatever ``exact_duplicates`` says.
         ``None`` turns it off.
-    index : {"auto", "flat", "ivf"}, default "auto"
-        Exact search, IVF, or IVF only from ``ivf_threshold`` vectors.
+    index : {"auto", "flat", "ivf", "hnsw"}, default "auto"
+        Exact search, IVF, an HNSW graph, or exact search below
+        ``ivf_threshold`` vectors and HNSW from there.
     ivf_threshold : int, default 50_000
-        Index size from which ``"auto"`` uses IVF.
+        Index size from which ``"auto"`` leaves exact search.
     nlist : int, optional
         IVF cells; ``2 * sqrt(n)`` by default.
     nprobe : int, optional
@@ -91,9 +93,10 @@ class TailScorer(ParamsMixin):
         whose recall@k measured on ``recall_sample`` queries reaches
         ``recall_target`` (see :mod:`synthfilter.knn_index`).
     recall_target : float, default 0.95
-        Recall@k the IVF search must reach on the sample of queries.
+        Recall@k the IVF or HNSW search must reach on the sample of queries
+        (its ``nprobe`` or ``efSearch`` is raised until it does).
     recall_sample : int, default 500
-        Queries used to measure IVF recall against exact search.
+        Queries used to measure the recall against exact search.
     seed : int, default 0
         Seed for IVF training and the recall sample.
 

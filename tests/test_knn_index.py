@@ -84,13 +84,13 @@ def test_nprobe_doubles_until_measured_recall_reaches_the_target(clustered):
     assert nprobe == 64 and recall == pytest.approx(1.0)
 
 
-def test_auto_index_is_exact_below_the_threshold_and_ivf_above(real_x):
+def test_index_is_exact_below_the_threshold_and_ivf_when_asked(real_x):
     index, report = build_index(real_x, 10)
     assert report.kind == "flat" and isinstance(index, faiss.IndexFlatIP)
-    index, report = build_index(real_x, 10, ivf_threshold=100, recall_target=0.9, recall_sample=200, seed=3)
+    index, report = build_index(real_x, 10, kind="ivf", recall_target=0.9, recall_sample=200, seed=3)
     assert report.kind == "ivf" and report.recall_at_k >= 0.9 and report.nprobe == index.nprobe
     assert report.nprobe_trials[-1][0] == report.nprobe and report.recall_sample == 200
-    again, report2 = build_index(real_x, 10, ivf_threshold=100, recall_target=0.9, recall_sample=200, seed=3)
+    again, report2 = build_index(real_x, 10, kind="ivf", recall_target=0.9, recall_sample=200, seed=3)
     assert report2 == report
     q = np.arange(50)
     np.testing.assert_array_equal(search_index(index, real_x[q], 10, query_ids=q)[1],
@@ -111,6 +111,38 @@ def test_bad_input_is_a_config_error():
     with pytest.raises(ConfigError, match="nlist"):
         train_ivf(np.eye(4, dtype=np.float32), nlist=10)
     with pytest.raises(ConfigError, match="index must be"):
-        build_index(np.eye(4, dtype=np.float32), 2, kind="hnsw")
+        build_index(np.eye(4, dtype=np.float32), 2, kind="annoy")
     with pytest.raises(ConfigError, match="ids for"):
         fill_ivf(train_ivf(np.eye(4, dtype=np.float32), 2), np.eye(4, dtype=np.float32), np.arange(3))
+
+
+def test_hnsw_reaches_the_recall_target_and_is_deterministic():
+    """A graph over real-like vectors: efSearch raised until the measured recall reaches the target; same graph twice."""
+    from synthfilter.knn_index import build_index, exact_neighbours, recall_at_k, search_index
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(40, 32)).astype(np.float32)
+    x = centres[rng.integers(0, 40, size=6000)] + 0.35 * rng.normal(size=(6000, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    index, report = build_index(x, 10, kind="hnsw", recall_target=0.97, recall_sample=300)
+    assert report.kind == "hnsw" and report.ef_search >= 32
+    assert report.recall_at_k >= 0.97 or report.ef_search == 4096
+    assert [t[0] for t in report.nprobe_trials][-1] == report.ef_search
+    ids_all = np.arange(x.shape[0])
+    sims, ids = search_index(index, x, 10, query_ids=ids_all)
+    assert not (ids == ids_all[:, None]).any()  # self excluded
+    exact, _ = exact_neighbours(x[:500], x, 10, query_ids=ids_all[:500])
+    assert recall_at_k(sims[:500], exact) >= 0.95
+    again, report_again = build_index(x, 10, kind="hnsw", recall_target=0.97, recall_sample=300)
+    sims2, ids2 = search_index(again, x, 10, query_ids=ids_all)
+    assert np.array_equal(ids, ids2) and report_again == report
+
+
+def test_auto_uses_hnsw_from_the_threshold():
+    from synthfilter.knn_index import build_index
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    assert build_index(x, 5, kind="auto", ivf_threshold=1000)[1].kind == "flat"
+    assert build_index(x, 5, kind="auto", ivf_threshold=200)[1].kind == "hnsw"

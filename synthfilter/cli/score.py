@@ -52,8 +52,9 @@ from synthfilter.shards import MANIFEST_NAME, is_sharded, read_sharded, resolve_
               help="Gold reference corpus: rarity is measured against it instead of the corpus.")
 @click.option("--reference-text-column", default="text", show_default=True)
 @duplicate_options
-@click.option("--index", type=click.Choice(["auto", "flat", "ivf"]), default="auto", show_default=True,
-              help="FAISS index: exact, IVF, or IVF from 50,000 records.")
+@click.option("--index", type=click.Choice(["auto", "flat", "ivf", "hnsw"]), default="auto", show_default=True,
+              help="FAISS index: exact, IVF, HNSW, or exact below 50,000 records and HNSW from there "
+                   "(search effort raised until recall@k >= 0.95 on a sample; the manifest reports it).")
 @click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=int,
               help="Longest text accepted.")
 @batch_size_option()
@@ -205,7 +206,8 @@ def _print_summary(table: pl.DataFrame, info: dict, counts: dict, output: Path, 
                     f"{int((table['rarity'] >= 0.95).sum()):,} records >= 0.95")
     index = info["tails"]["index"]
     if index.get("recall_at_k") is not None:
-        summary.add_row("index", f"IVF, recall@k {index['recall_at_k']:.3f} vs exact (n={index['recall_sample']})")
+        summary.add_row("index", f"{index['kind'].upper()}, recall@k {index['recall_at_k']:.3f} vs exact "
+                                 f"(n={index['recall_sample']})")
     if "origin" in info:
         share = info["origin"]["synthetic_share"]
         summary.add_row("synthetic share", f"{share['share']:.3f} (95% CI {share['low']:.3f}–{share['high']:.3f})")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from synthfilter.cache import CachedDetector
 from synthfilter.engine.base import Columns
 from synthfilter.stages import textdup
 
@@ -99,8 +100,8 @@ class OriginRecordStage:
         self.setup()
         texts = [str(t) for t in batch["text"]]
         embeddings = batch.get(EMBEDDING) if self.reuses_embeddings() else None
-        raw = np.asarray(self.scorer_.decision_function(texts, show_progress=self.show_progress,
-                                                        embeddings=embeddings), dtype=np.float64)
+        raw = np.asarray(CachedDetector(self.scorer_).decision_function(
+            texts, show_progress=self.show_progress, embeddings=embeddings), dtype=np.float64)
         p = self.scorer_.calibrate(raw)
         return {"p_synthetic": p.astype(np.float64), "synthetic_score": raw}
 
