@@ -10,15 +10,14 @@ half-written file behind.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
+from synthfilter.atomic import atomic_path
 from synthfilter.errors import InputError, OutputError, SchemaError, describe_rows
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -280,35 +279,6 @@ def check_output_path(output: str | Path, inputs: Sequence[str | Path] = ()) -> 
     if not os.access(folder, os.W_OK):
         raise OutputError(f"{output}: folder {folder} is not writable; choose another path with -o")
     return output
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place on success.
-
-    On any exception, including ``KeyboardInterrupt``, the temporary file is
-    removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write there ({exc.strerror}); choose another path") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

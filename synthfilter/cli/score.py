@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -21,13 +22,13 @@ from synthfilter.cli.common import (
     seed_option,
     text_options,
 )
+from synthfilter.atomic import OutputSet
 from synthfilter.io import (
     DEFAULT_MAX_TEXT_CHARS,
-    atomic_write_parquet,
     check_output_path,
     read_corpus,
 )
-from synthfilter.provenance import build_manifest, write_manifest
+from synthfilter.provenance import build_manifest, file_sha256
 from synthfilter.scoring import score_with_report
 
 
@@ -49,7 +50,7 @@ from synthfilter.scoring import score_with_report
 @duplicate_options
 @click.option("--index", type=click.Choice(["auto", "flat", "ivf"]), default="auto", show_default=True,
               help="FAISS index: exact, IVF, or IVF from 50,000 records.")
-@click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=int,
+@click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=click.IntRange(1),
               help="Longest text accepted.")
 @click.option("--batch-size", default=32, show_default=True, type=int, help="Encoding batch size.")
 @seed_option
@@ -89,16 +90,19 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
         text_dup_threshold=parse_text_dup_threshold(text_dup_threshold), index=index, seed=seed,
         batch_size=batch_size, max_text_chars=max_text_chars, show_progress=not quiet, source=str(corpus),
     )
-    atomic_write_parquet(result.table, output)
     params = {"text_column": text_column, "id_column": id_column, "keep": list(keep),
               "group_column": group_column, "encoder": encoder,
               "model": model, "reference": str(reference) if reference else None, "k": k,
               "dup_threshold": dup_threshold, "text_dup_threshold": text_dup_threshold, "index": index,
               "seed": seed, "max_text_chars": max_text_chars}
     counts = _counts(result.table)
-    manifest = build_manifest("score", inputs=inputs, outputs=[output], parameters=params,
-                              counts=counts, **result.info)
-    write_manifest(manifest_path, manifest)
+    # The scores and their manifest are one commit: the scores file is renamed last.
+    with OutputSet([output, manifest_path]) as staged:
+        result.table.write_parquet(staged[output], compression="zstd", statistics=False)
+        manifest = build_manifest("score", inputs=inputs, parameters=params, counts=counts, **result.info)
+        manifest["outputs"] = [{"path": str(output), "bytes": staged[output].stat().st_size,
+                                "sha256": file_sha256(staged[output])}]
+        staged[manifest_path].write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     if not quiet:
         _print_summary(result.table, result.info, counts, output, manifest_path)
 
