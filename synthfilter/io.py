@@ -11,8 +11,9 @@ half-written file behind.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -78,11 +79,56 @@ def read_table(path: str | Path) -> pl.DataFrame:
             return pl.read_ndjson(path, infer_schema_length=None)
         return pl.read_csv(path, encoding="utf8", infer_schema_length=10_000)
     except (pl.exceptions.PolarsError, OSError, ValueError, UnicodeDecodeError) as exc:
+        if fmt == "jsonl":
+            problem = _jsonl_problem(path)
+            if problem:
+                raise InputError(f"{path}: {problem}") from None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = "is it a valid, UTF-8 encoded " + fmt.upper() + " file?"
         if "utf" in reason.lower():
             hint = "re-encode it as UTF-8 (e.g. iconv -t UTF-8)"
         raise InputError(f"{path}: cannot read as {fmt.upper()} ({reason[:160]}); {hint}") from None
+
+
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if raw.strip():
+                yield number, raw
+
+
+def _jsonl_problem(path: Path) -> str | None:
+    """The first line of a JSONL file that is not UTF-8 or not a JSON object, described for a message."""
+    for number, raw in _jsonl_lines(path):
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            return (f"line {number} is not valid UTF-8 (byte {exc.start + 1} of the line); "
+                    "re-encode the file as UTF-8 (e.g. iconv -t UTF-8)")
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return (f"line {number} is not valid JSON ({exc.msg} at character {exc.pos + 1}); "
+                    "fix or remove that line")
+        if not isinstance(record, dict):
+            return f"line {number} is a JSON {type(record).__name__}, not an object; each line must be one record"
+    return None
+
+
+def _check_jsonl_texts(path: Path, column: str, texts: pl.Series) -> None:
+    """Refuse JSONL records whose text field is an object or array (polars would read its JSON as text)."""
+    looks_json = texts.cast(pl.String).str.strip_chars().str.contains(r"^(\{.*\}|\[.*\])$").fill_null(False)
+    if not looks_json.any():
+        return
+    bad = []
+    for row, (_, raw) in enumerate(_jsonl_lines(path)):
+        if looks_json[row] and not isinstance(json.loads(raw).get(column), str):
+            bad.append(row)
+    if bad:
+        raise SchemaError(
+            f"{path}: field '{column}' is a JSON object or array, not a string, at {describe_rows(bad)} "
+            f"(line {bad[0] + 1}); give the text as a string, or name the text field with --text-column"
+        )
 
 
 def content_ids(texts: pl.Series) -> pl.Series:
@@ -252,6 +298,8 @@ def read_corpus(
 ) -> pl.DataFrame:
     """Read and validate a corpus file; see :func:`read_table` and :func:`validate_corpus`."""
     df = read_table(path)
+    if _format_of(Path(path)) == "jsonl" and text_column in df.columns and df.get_column(text_column).dtype == pl.String:
+        _check_jsonl_texts(Path(path), text_column, df.get_column(text_column))
     return validate_corpus(
         df, source=str(path), text_column=text_column, id_column=id_column, max_text_chars=max_text_chars
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import click
@@ -19,7 +20,7 @@ from synthfilter.cli.common import (
     seed_option,
     text_options,
 )
-from synthfilter.errors import ConfigError, InputError
+from synthfilter.errors import ConfigError, InputError, SynthfilterWarning
 from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, read_corpus
 from synthfilter.provenance import file_sha256
 from synthfilter.rebuild import (
@@ -61,11 +62,49 @@ def _check_scoring_model(paths: list[Path], frames: list, model_id: str | None) 
             continue
         manifest = _scores_manifest(path)
         scored_with = ((manifest or {}).get("origin") or {}).get("model")
+        if manifest is None:
+            warnings.warn(
+                f"{path}: no manifest beside it ({manifest_path_for(path).name}), so which detector scored it "
+                f"cannot be checked; the share correction uses {model_id}: pass the scoring model with --model",
+                SynthfilterWarning, stacklevel=2,
+            )
         if scored_with and scored_with != model_id:
             raise ConfigError(
                 f"{path}: scored with model {scored_with}, but the share correction would use {model_id}; "
                 f"pass the scoring model with --model, or re-score the file"
             )
+
+
+def _check_feasible(policy: RebuildPolicy, cand_frames: list, gold_frames: list) -> None:
+    """Refuse, before any encoding, a size the inputs cannot give."""
+    n_gold = sum(f.height for f in gold_frames)
+    n_all = n_gold + sum(f.height for f in cand_frames)
+    if policy.target_size is not None:
+        if policy.target_size > n_all:
+            raise ConfigError(f"--target-size {policy.target_size:,} is more than the {n_all:,} records given "
+                              f"(candidates and gold); use --target-size {n_all:,} or less")
+        if policy.target_size < n_gold:
+            raise ConfigError(f"--target-size {policy.target_size:,} is less than the {n_gold:,} gold records, "
+                              f"which are always kept; use --target-size {n_gold:,} or more")
+    if policy.min_gold_share > 0 and n_gold == 0:
+        raise ConfigError(f"--min-gold-share {policy.min_gold_share:g} needs gold data; give --gold files or set it "
+                          "to 0")
+
+
+#: Estimated machine share of a gold file above which the rebuild warns.
+GOLD_WARN_SHARE = 0.5
+
+
+def _check_gold_looks_human(path: Path, frame, scorer) -> None:
+    """Warn when the detector finds a gold file mostly machine-written (gold counts as human in the share)."""
+    share = scorer.estimate_share(frame.get_column("text").to_list())
+    if share.share > GOLD_WARN_SHARE:
+        warnings.warn(
+            f"{path}: the detector estimates {share.share:.0%} of this gold data (95% CI {share.low:.0%}-"
+            f"{share.high:.0%}) is machine-written; gold counts as human in the output's synthetic share, "
+            "so the true share can be far above the cap: check that the gold files hold human text",
+            SynthfilterWarning, stacklevel=2,
+        )
 
 
 def _fmt_share(est) -> str:
@@ -138,7 +177,7 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
 @encoder_option
 @text_options
 @duplicate_options
-@click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=int,
+@click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=click.IntRange(1),
               help="Longest text accepted.")
 @click.option("--dry-run", is_flag=True, help="Print the summary; write nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
@@ -198,6 +237,11 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
 
         scorer = load_model(None if model_arg == "default" else model_arg, trusted=trusted_model)
         _check_scoring_model(list(candidates), cand_frames, scorer.model_id_)
+
+    _check_feasible(policy, cand_frames, gold_frames)
+    if scorer is not None:
+        for path, frame in zip(gold, gold_frames):
+            _check_gold_looks_human(path, frame, scorer)
 
     result = rebuild(
         cand_frames, gold_frames or None, policy, model=scorer, encoder=encoder, k=k,

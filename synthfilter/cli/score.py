@@ -28,6 +28,7 @@ from synthfilter.io import (
     check_output_path,
     read_corpus,
 )
+from synthfilter.errors import OutputError, SchemaError
 from synthfilter.provenance import build_manifest, file_sha256
 from synthfilter.scoring import score_with_report
 
@@ -78,13 +79,26 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
     manifest_path = manifest_path_for(output)
     check_output_path(manifest_path, inputs)
 
+    if output.suffix.lower() not in (".parquet", ".pq"):
+        raise OutputError(f"{output}: scores are written as Parquet; give -o a .parquet path")
+
+    # Everything that can be checked is checked before the expensive encoding.
+    detector = parse_model(model)
+    if detector is not None:
+        from synthfilter.origin import load_model
+
+        detector = load_model(None if detector == "default" else detector, trusted=trusted_model)
     frame = read_corpus(corpus, text_column=text_column, id_column=id_column, max_text_chars=max_text_chars)
+    keep_cols = ["text" if c == text_column else c for c in keep]
+    missing = [c for c in keep if ("text" if c == text_column else c) not in frame.columns]
+    if missing:
+        raise SchemaError(f"{corpus}: no column(s) {', '.join(repr(c) for c in missing)} to --keep "
+                          f"(columns: {', '.join(frame.columns[:12])})")
     ref_frame = None
     if reference is not None:
         ref_frame = read_corpus(reference, text_column=reference_text_column, max_text_chars=max_text_chars)
-    keep_cols = ["text" if c == text_column else c for c in keep]
     result = score_with_report(
-        frame, keep_columns=keep_cols, group_column=group_column, encoder=encoder, model=parse_model(model),
+        frame, keep_columns=keep_cols, group_column=group_column, encoder=encoder, model=detector,
         trusted=trusted_model,
         reference=ref_frame, k=k, dup_threshold=dup_threshold,
         text_dup_threshold=parse_text_dup_threshold(text_dup_threshold), index=index, seed=seed,
