@@ -344,3 +344,97 @@ def atomic_write_parquet(df: pl.DataFrame, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         df.write_parquet(tmp, compression="zstd", statistics=False)
     return Path(path)
+
+
+def _kind_of(data: object) -> str | None:
+    """Which supported in-memory table type ``data`` is, by its module (no import of optional libraries)."""
+    if isinstance(data, pl.DataFrame):
+        return "polars"
+    module = type(data).__module__.split(".")[0]
+    name = type(data).__name__
+    if module == "pandas" and name == "DataFrame":
+        return "pandas"
+    if module == "pyarrow" and name == "Table":
+        return "pyarrow"
+    if module == "datasets" and name == "Dataset":
+        return "datasets"
+    return None
+
+
+def is_table(data: object) -> bool:
+    """Whether ``data`` is one table :func:`as_frame` takes (not a list of them, not a list of texts)."""
+    return _kind_of(data) is not None
+
+
+def as_frame(data: object, text_column: str = "text") -> pl.DataFrame:
+    """Records from where a user's data is, as a polars DataFrame.
+
+    Parameters
+    ----------
+    data : polars.DataFrame, pandas.DataFrame, pyarrow.Table, datasets.Dataset or sequence of str
+        The records. A Hugging Face ``datasets.Dataset`` is converted through
+        its Arrow table (the ``datasets`` package is optional and never
+        imported here). A sequence of strings becomes one text column.
+    text_column : str, default "text"
+        Name of the text column made from a sequence of strings.
+
+    Returns
+    -------
+    polars.DataFrame
+        The same records and columns, in order (not yet validated: see
+        :func:`validate_corpus`).
+
+    Raises
+    ------
+    ConfigError
+        For any other type, or a sequence that holds something else than
+        strings.
+    """
+    from synthfilter.errors import ConfigError
+
+    kind = _kind_of(data)
+    if kind == "polars":
+        return data
+    if kind == "pandas":
+        return pl.from_pandas(data)
+    if kind == "pyarrow":
+        return pl.from_arrow(data)
+    if kind == "datasets":
+        return pl.from_arrow(data.data.table)
+    if isinstance(data, (str, bytes)) or not isinstance(data, Sequence):
+        raise ConfigError(
+            f"cannot read records from a {type(data).__name__}; give a pyarrow Table, a datasets.Dataset, "
+            "a polars or pandas DataFrame or a list of strings"
+        )
+    items = list(data)
+    bad = [i for i, item in enumerate(items) if not isinstance(item, str)]
+    if bad:
+        raise ConfigError(f"a list of records must hold strings; {describe_rows(bad)} hold(s) "
+                          f"{type(items[bad[0]]).__name__}")
+    return pl.DataFrame({text_column: pl.Series(items, dtype=pl.String)})
+
+
+def like_input(frame: pl.DataFrame, data: object) -> object:
+    """``frame`` as the type ``data`` came in: pandas, pyarrow and datasets inputs get their own type back.
+
+    Polars frames and lists of strings give a polars DataFrame.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        A result table.
+    data : object
+        What the user passed in.
+
+    Returns
+    -------
+    polars.DataFrame, pandas.DataFrame, pyarrow.Table or datasets.Dataset
+    """
+    kind = _kind_of(data)
+    if kind == "pandas":
+        return frame.to_pandas()
+    if kind == "pyarrow":
+        return frame.to_arrow()
+    if kind == "datasets":
+        return type(data)(frame.to_arrow())
+    return frame
