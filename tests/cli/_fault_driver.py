@@ -5,7 +5,8 @@ libraries and the encoder once in this driver and forking a child per run
 makes each run cost only its own work. Protocol: one JSON request per line
 on stdin, ``{"args": [...], "env": {...}}``; one JSON reply per line on
 stdout, ``{"rc": N}``, where ``-9`` means the child was killed by SIGKILL.
-The children's own output goes to the file named by ``$FAULT_DRIVER_LOG``.
+The children's own output goes to the file named by ``FAULT_DRIVER_LOG`` (in
+the driver's environment, or per request in ``env``).
 """
 
 from __future__ import annotations
@@ -16,19 +17,20 @@ import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # no OpenMP thread pool to lose across fork
 
-from synthfilter.cli import main  # noqa: E402
+from synthfilter.cli import run as run_cli  # noqa: E402
 from synthfilter.encoders import get_encoder  # noqa: E402
 
 
 def _child(args: list[str], env: dict[str, str]) -> int:
-    log = os.open(os.environ.get("FAULT_DRIVER_LOG", os.devnull), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
     for key in ("SYNTHFILTER_FAULT_AT", "SYNTHFILTER_FAULT_LOG"):
         os.environ.pop(key, None)
     os.environ.update(env)
+    log = os.open(os.environ.get("FAULT_DRIVER_LOG", os.devnull), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    sys.argv = ["synthfilter", *args]
     try:
-        main(args, prog_name="synthfilter")
+        run_cli()  # the console script's entry point
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # noqa: BLE001 - report, do not hang
