@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import click
+import polars as pl
 from rich.table import Table
 
 from synthfilter.cli.common import (
@@ -20,8 +21,8 @@ from synthfilter.cli.common import (
     seed_option,
     text_options,
 )
-from synthfilter.errors import ConfigError, InputError, SynthfilterWarning
-from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, read_corpus
+from synthfilter.errors import ConfigError, InputError, SchemaError, SynthfilterWarning
+from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, read_corpus, read_table, validate_corpus
 from synthfilter.provenance import file_sha256
 from synthfilter.rebuild import (
     RebuildPolicy,
@@ -51,6 +52,42 @@ def _scores_manifest(path: Path) -> dict | None:
         return json.loads(candidate.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def _scored_corpus(scores: Path, manifest: dict | None, given: Path | None) -> tuple[Path, dict]:
+    """The corpus a scores file was made from: ``given``, else the one its manifest names (hash-checked)."""
+    params = (manifest or {}).get("parameters") or {}
+    if given is not None:
+        return given, params
+    inputs = (manifest or {}).get("inputs") or []
+    if not inputs:
+        raise SchemaError(f"{scores}: no text column, and no manifest naming the corpus it scored; score with "
+                          "--keep text, or give the corpus with --corpus")
+    named = Path(inputs[0]["path"])
+    path = named if named.is_absolute() or named.exists() else scores.parent / named
+    if not path.is_file():
+        raise InputError(f"{scores}: its manifest names the corpus {named}, which is not there; give it with --corpus")
+    if file_sha256(path) != inputs[0].get("sha256"):
+        raise InputError(f"{scores}: the corpus {path} changed since it was scored (sha256 differs from the "
+                         "manifest's); re-score it, or give the scored version with --corpus")
+    return path, params
+
+
+def _read_candidate(path: Path, corpus: Path | None, read: dict) -> object:
+    """A candidate file; a scores file without texts gets them from its corpus (matched by id)."""
+    table = read_table(path)
+    if read["text_column"] in table.columns:
+        return read_corpus(path, **read)
+    source, params = _scored_corpus(path, _scores_manifest(path), corpus)
+    texts = read_corpus(source, text_column=params.get("text_column", read["text_column"]),
+                        id_column=params.get("id_column"), max_text_chars=read["max_text_chars"])
+    if "id" not in table.columns or table.height != texts.height or \
+            table.get_column("id").cast(pl.String).to_list() != texts.get_column("id").to_list():
+        raise InputError(f"{path}: its ids are not those of the corpus {source}; give the corpus it was scored "
+                         "from with --corpus")
+    joined = table.with_columns(texts.get_column("text").alias("text")).select(
+        "id", "text", *[c for c in table.columns if c not in ("id", "text")])
+    return validate_corpus(joined, source=str(path), text_column="text", max_text_chars=read["max_text_chars"])
 
 
 def _check_scoring_model(paths: list[Path], frames: list, model_id: str | None) -> None:
@@ -154,6 +191,9 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
               help="Decisions file [default: <stem>.decisions.parquet beside -o].")
 @click.option("--manifest", "manifest_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Manifest [default: <stem>.manifest.json beside -o].")
+@click.option("--corpus", "corpora", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Corpus the N-th candidate scores file was made from (repeatable, in order), for its texts when "
+                   "it was scored without --keep text [default: the corpus its manifest names, hash-checked].")
 @click.option("--max-synthetic", default=0.2, show_default=True, type=float,
               help="Cap on the expected synthetic share of the output, gold included.")
 @click.option("--min-gold-share", default=0.0, show_default=True, type=float,
@@ -181,7 +221,8 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
               help="Longest text accepted.")
 @click.option("--dry-run", is_flag=True, help="Print the summary; write nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
-def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path | None, decisions_path: Path | None,
+def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], corpora: tuple[Path, ...], output: Path | None,
+            decisions_path: Path | None,
             manifest_path: Path | None, max_synthetic: float, min_gold_share: float, target_size: int | None,
             keep_rare: str, rare_max_p: float, max_p: float, group_column: str | None, dedup: bool, seed: int,
             model: str, trusted_model: bool,
@@ -216,7 +257,7 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
         raise InputError("the same file is given twice among the candidates and --gold; give each file once")
     outputs: tuple[Path, Path, Path] | None = None
     if output is not None:
-        outputs = check_output_paths(output, decisions_path, manifest_path, inputs)
+        outputs = check_output_paths(output, decisions_path, manifest_path, [*inputs, *corpora])
     elif not dry_run:
         raise click.UsageError("give the training set path with -o/--output, or use --dry-run")
 
@@ -227,7 +268,10 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
             raise InputError(f"{path}: no such file; check the --gold path")
         gold_sha256[str(path)] = file_sha256(path)
     read = {"text_column": text_column, "id_column": id_column, "max_text_chars": max_text_chars}
-    cand_frames = [read_corpus(p, **read) for p in candidates]
+    if len(corpora) > len(candidates):
+        raise ConfigError("more --corpus files than candidate files; give one per scores file, in order")
+    cand_frames = [_read_candidate(p, corpora[i] if i < len(corpora) else None, read)
+                   for i, p in enumerate(candidates)]
     gold_frames = [read_corpus(p, text_column=text_column, max_text_chars=max_text_chars) for p in gold]
 
     model_arg = parse_model(model)
