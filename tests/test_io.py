@@ -69,7 +69,7 @@ def test_unreadable_files(tmp_path):
     with pytest.raises(InputError, match="UTF-8"):
         read_corpus(tmp_path / "latin.csv")
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"text": \n')
-    with pytest.raises(InputError, match="JSONL"):
+    with pytest.raises(InputError, match="line 2 is not valid JSON"):
         read_corpus(tmp_path / "bad.jsonl")
     with pytest.raises(InputError, match="unsupported file type"):
         read_corpus(tmp_path / "corpus.xlsx")
