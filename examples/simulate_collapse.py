@@ -4,7 +4,7 @@ Runs the full comparison of ``synthfilter simulate``:
 
 1. the reference simulations (recursive Gaussian and Zipf-unigram fits) under
    replace / fixed real share / accumulate / cap-plus-keep-rare, checked
-   against the published figures in DESIGN.md;
+   against the published figures (README, "Simulating collapse");
 2. the text simulation: a Kneser-Ney trigram model trained for 10 generations
    on Brown corpus paragraphs and its own output, under every text regime,
    synthfilter's rebuild (real detector in the loop) and the oracle included,

@@ -47,6 +47,10 @@ class OutputError(SynthfilterError):
     """An output path is unwritable or would overwrite an input."""
 
 
+class SynthfilterWarning(UserWarning):
+    """A result that may mislead: the run goes on, and the CLI prints the message as one line."""
+
+
 def describe_rows(rows: Sequence[int], limit: int = 5) -> str:
     """Render row numbers for a message: ``rows 3, 7, 9 (and 12 more)``.
 

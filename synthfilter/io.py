@@ -10,15 +10,15 @@ half-written file behind.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
 
+from synthfilter.atomic import atomic_path
 from synthfilter.errors import InputError, OutputError, SchemaError, describe_rows
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -79,11 +79,56 @@ def read_table(path: str | Path) -> pl.DataFrame:
             return pl.read_ndjson(path, infer_schema_length=None)
         return pl.read_csv(path, encoding="utf8", infer_schema_length=10_000)
     except (pl.exceptions.PolarsError, OSError, ValueError, UnicodeDecodeError) as exc:
+        if fmt == "jsonl":
+            problem = _jsonl_problem(path)
+            if problem:
+                raise InputError(f"{path}: {problem}") from None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = "is it a valid, UTF-8 encoded " + fmt.upper() + " file?"
         if "utf" in reason.lower():
             hint = "re-encode it as UTF-8 (e.g. iconv -t UTF-8)"
         raise InputError(f"{path}: cannot read as {fmt.upper()} ({reason[:160]}); {hint}") from None
+
+
+def _jsonl_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if raw.strip():
+                yield number, raw
+
+
+def _jsonl_problem(path: Path) -> str | None:
+    """The first line of a JSONL file that is not UTF-8 or not a JSON object, described for a message."""
+    for number, raw in _jsonl_lines(path):
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            return (f"line {number} is not valid UTF-8 (byte {exc.start + 1} of the line); "
+                    "re-encode the file as UTF-8 (e.g. iconv -t UTF-8)")
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return (f"line {number} is not valid JSON ({exc.msg} at character {exc.pos + 1}); "
+                    "fix or remove that line")
+        if not isinstance(record, dict):
+            return f"line {number} is a JSON {type(record).__name__}, not an object; each line must be one record"
+    return None
+
+
+def _check_jsonl_texts(path: Path, column: str, texts: pl.Series) -> None:
+    """Refuse JSONL records whose text field is an object or array (polars would read its JSON as text)."""
+    looks_json = texts.cast(pl.String).str.strip_chars().str.contains(r"^(\{.*\}|\[.*\])$").fill_null(False)
+    if not looks_json.any():
+        return
+    bad = []
+    for row, (_, raw) in enumerate(_jsonl_lines(path)):
+        if looks_json[row] and not isinstance(json.loads(raw).get(column), str):
+            bad.append(row)
+    if bad:
+        raise SchemaError(
+            f"{path}: field '{column}' is a JSON object or array, not a string, at {describe_rows(bad)} "
+            f"(line {bad[0] + 1}); give the text as a string, or name the text field with --text-column"
+        )
 
 
 def content_ids(texts: pl.Series) -> pl.Series:
@@ -253,6 +298,8 @@ def read_corpus(
 ) -> pl.DataFrame:
     """Read and validate a corpus file; see :func:`read_table` and :func:`validate_corpus`."""
     df = read_table(path)
+    if _format_of(Path(path)) == "jsonl" and text_column in df.columns and df.get_column(text_column).dtype == pl.String:
+        _check_jsonl_texts(Path(path), text_column, df.get_column(text_column))
     return validate_corpus(
         df, source=str(path), text_column=text_column, id_column=id_column, max_text_chars=max_text_chars
     )
@@ -282,35 +329,6 @@ def check_output_path(output: str | Path, inputs: Sequence[str | Path] = ()) -> 
     return output
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it into place on success.
-
-    On any exception, including ``KeyboardInterrupt``, the temporary file is
-    removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write there ({exc.strerror}); choose another path") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write text (UTF-8) to ``path`` atomically."""
     with atomic_path(path) as tmp:
@@ -326,3 +344,97 @@ def atomic_write_parquet(df: pl.DataFrame, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         df.write_parquet(tmp, compression="zstd", statistics=False)
     return Path(path)
+
+
+def _kind_of(data: object) -> str | None:
+    """Which supported in-memory table type ``data`` is, by its module (no import of optional libraries)."""
+    if isinstance(data, pl.DataFrame):
+        return "polars"
+    module = type(data).__module__.split(".")[0]
+    name = type(data).__name__
+    if module == "pandas" and name == "DataFrame":
+        return "pandas"
+    if module == "pyarrow" and name == "Table":
+        return "pyarrow"
+    if module == "datasets" and name == "Dataset":
+        return "datasets"
+    return None
+
+
+def is_table(data: object) -> bool:
+    """Whether ``data`` is one table :func:`as_frame` takes (not a list of them, not a list of texts)."""
+    return _kind_of(data) is not None
+
+
+def as_frame(data: object, text_column: str = "text") -> pl.DataFrame:
+    """Records from where a user's data is, as a polars DataFrame.
+
+    Parameters
+    ----------
+    data : polars.DataFrame, pandas.DataFrame, pyarrow.Table, datasets.Dataset or sequence of str
+        The records. A Hugging Face ``datasets.Dataset`` is converted through
+        its Arrow table (the ``datasets`` package is optional and never
+        imported here). A sequence of strings becomes one text column.
+    text_column : str, default "text"
+        Name of the text column made from a sequence of strings.
+
+    Returns
+    -------
+    polars.DataFrame
+        The same records and columns, in order (not yet validated: see
+        :func:`validate_corpus`).
+
+    Raises
+    ------
+    ConfigError
+        For any other type, or a sequence that holds something else than
+        strings.
+    """
+    from synthfilter.errors import ConfigError
+
+    kind = _kind_of(data)
+    if kind == "polars":
+        return data
+    if kind == "pandas":
+        return pl.from_pandas(data)
+    if kind == "pyarrow":
+        return pl.from_arrow(data)
+    if kind == "datasets":
+        return pl.from_arrow(data.data.table)
+    if isinstance(data, (str, bytes)) or not isinstance(data, Sequence):
+        raise ConfigError(
+            f"cannot read records from a {type(data).__name__}; give a pyarrow Table, a datasets.Dataset, "
+            "a polars or pandas DataFrame or a list of strings"
+        )
+    items = list(data)
+    bad = [i for i, item in enumerate(items) if not isinstance(item, str)]
+    if bad:
+        raise ConfigError(f"a list of records must hold strings; {describe_rows(bad)} hold(s) "
+                          f"{type(items[bad[0]]).__name__}")
+    return pl.DataFrame({text_column: pl.Series(items, dtype=pl.String)})
+
+
+def like_input(frame: pl.DataFrame, data: object) -> object:
+    """``frame`` as the type ``data`` came in: pandas, pyarrow and datasets inputs get their own type back.
+
+    Polars frames and lists of strings give a polars DataFrame.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        A result table.
+    data : object
+        What the user passed in.
+
+    Returns
+    -------
+    polars.DataFrame, pandas.DataFrame, pyarrow.Table or datasets.Dataset
+    """
+    kind = _kind_of(data)
+    if kind == "pandas":
+        return frame.to_pandas()
+    if kind == "pyarrow":
+        return frame.to_arrow()
+    if kind == "datasets":
+        return type(data)(frame.to_arrow())
+    return frame

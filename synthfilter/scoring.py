@@ -21,7 +21,7 @@ import polars as pl
 
 from synthfilter.encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from synthfilter.errors import ConfigError
-from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, document_ids, validate_corpus
+from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, as_frame, document_ids, like_input, validate_corpus
 from synthfilter.tails import TailScorer
 
 
@@ -151,12 +151,7 @@ class ScoreResult:
 
 def _as_frame(data: pl.DataFrame | Sequence[str], text_column: str, id_column: str | None,
               max_text_chars: int, source: str) -> pl.DataFrame:
-    if isinstance(data, pl.DataFrame):
-        frame = data
-    elif isinstance(data, (str, bytes)) or not isinstance(data, Sequence):
-        raise ConfigError("score() takes a polars DataFrame or a list of strings")
-    else:
-        frame = pl.DataFrame({text_column: pl.Series(list(data), dtype=pl.String)})
+    frame = as_frame(data, text_column)
     return validate_corpus(frame, source=source, text_column=text_column, id_column=id_column,
                            max_text_chars=max_text_chars)
 
@@ -349,8 +344,9 @@ def score(
 
     Parameters
     ----------
-    data : polars.DataFrame or list of str
-        Records (a frame with a text column) or bare texts.
+    data : polars.DataFrame, pandas.DataFrame, pyarrow.Table, datasets.Dataset or list of str
+        Records (a table with a text column) or bare texts; see
+        :func:`synthfilter.io.as_frame`.
     text_column : str, default "text"
         Column holding the texts.
     id_column : str, optional
@@ -395,7 +391,8 @@ def score(
 
     Returns
     -------
-    polars.DataFrame
+    polars.DataFrame, pandas.DataFrame, pyarrow.Table or datasets.Dataset
+        The input's table type (a polars DataFrame for a list of strings):
         ``id``, kept columns, then ``p_synthetic`` (if a model is used),
         ``knn_distance``, ``rarity``, ``dup_cluster``, ``is_near_duplicate``;
         one row per input record, in order.
@@ -407,10 +404,10 @@ def score(
     >>> table["is_near_duplicate"].to_list()
     [False, True, False]
     """
-    return score_with_report(
+    return like_input(score_with_report(
         data, text_column=text_column, id_column=id_column, keep_columns=keep_columns, group_column=group_column,
         encoder=encoder,
         model=model, trusted=trusted, reference=reference, stages=stages, k=k, dup_threshold=dup_threshold,
         text_dup_threshold=text_dup_threshold, index=index, seed=seed, show_progress=show_progress,
         engine=engine, ray_address=ray_address,
-    ).table
+    ).table, data)

@@ -19,6 +19,9 @@ from synthfilter.evaluation import evaluate_detector
 from synthfilter.origin import OriginScorer
 from synthfilter.share import ShareEstimate
 
+#: Fewest records of each class :func:`fit_origin_scorer` accepts.
+MIN_PER_CLASS = 2
+
 LABEL_VALUES = {"0": 0, "1": 1, "human": 0, "machine": 1, "synthetic": 1, "false": 0, "true": 1}
 
 
@@ -190,6 +193,12 @@ def fit_origin_scorer(train: pl.DataFrame, calib: pl.DataFrame | None = None, *,
     """
     scorer = OriginScorer(**params)
     y = labels_of(train, label_column, "training data")
+    n_machine = int(y.sum())
+    if min(n_machine, y.size - n_machine) < MIN_PER_CLASS:
+        raise ConfigError(
+            f"training data: {y.size - n_machine} human and {n_machine} machine records; a detector needs at "
+            f"least {MIN_PER_CLASS} of each (and more to hold out its calibration); give more labelled records"
+        )
     weights = None
     if source_column and source_column in train.columns:
         weights = source_balanced_weights(y, train[source_column].cast(pl.String).fill_null("").to_list())

@@ -22,7 +22,10 @@ def run_cli(*args):
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Keep test embeddings out of the user's cache."""
+    """Keep test embeddings out of the user's cache; read the data packages set-up installed."""
+    from synthfilter.data.fetch import sources_dir
+
+    os.environ.setdefault("SYNTHFILTER_SOURCES", str(sources_dir()))
     os.environ["SYNTHFILTER_CACHE"] = str(tmp_path_factory.mktemp("synthfilter-cache"))
 
 

@@ -69,7 +69,7 @@ def test_unreadable_files(tmp_path):
     with pytest.raises(InputError, match="UTF-8"):
         read_corpus(tmp_path / "latin.csv")
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"text": \n')
-    with pytest.raises(InputError, match="JSONL"):
+    with pytest.raises(InputError, match="line 2 is not valid JSON"):
         read_corpus(tmp_path / "bad.jsonl")
     with pytest.raises(InputError, match="unsupported file type"):
         read_corpus(tmp_path / "corpus.xlsx")
@@ -99,3 +99,39 @@ def test_parquet_bytes_are_deterministic(tmp_path):
     atomic_write_parquet(frame, tmp_path / "a.parquet")
     atomic_write_parquet(frame, tmp_path / "b.parquet")
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+
+
+def test_as_frame_takes_users_tables_and_gives_their_type_back():
+    import pandas as pd
+    import pyarrow as pa
+
+    from synthfilter.io import as_frame, like_input
+
+    expected = pl.DataFrame({"text": ["one text", "two texts"], "n": [1, 2]})
+    for data in (expected, expected.to_pandas(), expected.to_arrow()):
+        assert as_frame(data).equals(expected)
+    assert as_frame(["one text", "two texts"], "body").equals(pl.DataFrame({"body": ["one text", "two texts"]}))
+    result = pl.DataFrame({"id": ["a", "b"], "p": [0.1, 0.9]})
+    assert isinstance(like_input(result, expected.to_pandas()), pd.DataFrame)
+    assert isinstance(like_input(result, expected.to_arrow()), pa.Table)
+    assert like_input(result, ["x", "y"]) is result
+
+
+def test_as_frame_refuses_other_things_in_one_line():
+    from synthfilter.errors import ConfigError
+    from synthfilter.io import as_frame
+
+    with pytest.raises(ConfigError, match="list of strings"):
+        as_frame({"text": ["a"]})
+    with pytest.raises(ConfigError, match="row 1 hold"):
+        as_frame(["fine", 3])
+
+
+def test_as_frame_takes_a_hugging_face_dataset():
+    datasets = pytest.importorskip("datasets")
+    from synthfilter.io import as_frame, like_input
+
+    data = datasets.Dataset.from_dict({"text": ["one text", "two texts"]})
+    frame = as_frame(data)
+    assert frame["text"].to_list() == ["one text", "two texts"]
+    assert isinstance(like_input(frame, data), datasets.Dataset)

@@ -52,3 +52,17 @@ def test_score_rejects_bad_input():
         score(["a", "b"], stages=["nope"], model=None, encoder="static")
     with pytest.raises(ConfigError, match="DataFrame or a list"):
         score("just one string", model=None)
+
+
+def test_score_returns_the_users_table_type(tails_sample):
+    """pandas in, pandas out; pyarrow in, pyarrow out; the same scores as polars."""
+    import pandas as pd
+    import pyarrow as pa
+
+    frame = tails_sample.select("text").head(30)
+    expected = score(frame, model=None, encoder="static")
+    from_pandas = score(frame.to_pandas(), model=None, encoder="static")
+    from_arrow = score(frame.to_arrow(), model=None, encoder="static")
+    assert isinstance(from_pandas, pd.DataFrame) and isinstance(from_arrow, pa.Table)
+    assert pl.from_pandas(from_pandas).equals(expected)
+    assert pl.from_arrow(from_arrow).equals(expected)

@@ -38,14 +38,29 @@ class LazyGroup(click.Group):
     """A click group that imports a command's module only when it is used.
 
     User errors (:class:`~synthfilter.errors.SynthfilterError`) become one line
-    on stderr and their exit code (2); an interrupt exits with 130.
+    on stderr and their exit code (2); an interrupt exits with 130; a
+    :class:`~synthfilter.errors.SynthfilterWarning` is printed as one line
+    (``Warning: ...``) and the command goes on.
     """
 
     def invoke(self, ctx: click.Context):
-        from synthfilter.errors import SynthfilterError
+        import warnings
+
+        from synthfilter.errors import SynthfilterError, SynthfilterWarning
+
+        original = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, SynthfilterWarning):
+                click.echo(f"Warning: {message}", err=True)
+            else:
+                original(message, category, filename, lineno, file, line)
 
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", SynthfilterWarning)
+                warnings.showwarning = show
+                return super().invoke(ctx)
         except SynthfilterError as exc:
             raise UserError(str(exc), exc.exit_code) from None
         except KeyboardInterrupt:
@@ -85,5 +100,22 @@ def main() -> None:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    main()
+    """Console-script entry point: every error is one line on stderr, exit code 2 for user errors."""
+    import sys
+
+    try:
+        code = main(standalone_mode=False)
+    except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:  # bare `synthfilter`
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        click.echo(f"Error: {exc.format_message()}{where}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from rich.console import Console
 
 from synthfilter.encoders import ENCODER_NAMES
 
-console = Console(stderr=True)
+#: Messages and tables on stderr; in logs (not a terminal) lines are not wrapped at 80 columns.
+console = Console(stderr=True, **({} if sys.stderr.isatty() else {"width": 200, "soft_wrap": True}))
 
 
 def _has_option(f: Callable, name: str) -> bool:

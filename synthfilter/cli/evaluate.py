@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from synthfilter.cli.common import console, model_options, parse_model, text_options
-from synthfilter.errors import ConfigError
+from synthfilter.errors import ConfigError, OutputError
 from synthfilter.evaluation import plot_roc_and_reliability
 from synthfilter.io import atomic_write_text, document_ids, read_corpus
 from synthfilter.origin import load_model
@@ -27,7 +27,7 @@ from synthfilter.training import evaluate_on, labels_of
                    "[default: 'group' if the data has it]. Use '' to resample records.")
 @text_options
 @click.option("-o", "--out-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder for metrics.json, roc.png and reliability.png [default: DATA.eval/].")
+              help="Folder for metrics.json, roc.png and reliability.png [default: ./<DATA's name>.eval/].")
 def command(data: Path, model: str, trusted_model: bool, label_column: str, source_column: str,
             group_column: str | None, text_column: str, id_column: str | None, out_dir: Path | None) -> None:
     """Evaluate an origin detector on DATA: AUROC, TPR at 1% and 5% FPR, ECE, per source.
@@ -43,10 +43,15 @@ def command(data: Path, model: str, trusted_model: bool, label_column: str, sour
     if group_column is None:
         group_column = "group" if "group" in frame.columns else ""
     groups = document_ids(frame, group_column or None, str(data))
+    console.print(f"Loading the model {model} ...")
     scorer = load_model(model, trusted=trusted_model)
+    console.print(f"Scoring {frame.height:,} records from {data} with {scorer.model_id_} ...")
     p, report, scores = evaluate_on(scorer, frame, label_column=label_column, source_column=source_column,
                                     return_scores=True)
-    out_dir = out_dir or data.with_name(data.name.split(".")[0] + ".eval")
+    # Beside the caller, not beside DATA: DATA's folder may be a model folder or read-only.
+    out_dir = out_dir or Path(data.name.split(".")[0] + ".eval")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: is a file; give a folder with -o")
     out_dir.mkdir(parents=True, exist_ok=True)
     y = labels_of(frame, label_column)
     plots = plot_roc_and_reliability(y, p, out_dir, title=scorer.model_id_.split("@")[0], scores=scores)

@@ -135,7 +135,7 @@ def print_run(run: Any, console: Console) -> None:
               help="Reference halves each batch is compared with (its value is the mean).")
 @click.option("-k", "--neighbours", "k", default=5, show_default=True, type=click.IntRange(1, 100),
               help="Neighbour rank of the k-NN support radii.")
-@click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=int,
+@click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=click.IntRange(1),
               help="Longest text accepted.")
 @seed_option
 @click.option("--quiet", is_flag=True, help="Print nothing; rely on the exit code and -o files.")

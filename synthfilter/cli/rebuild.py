@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import click
+import polars as pl
 from rich.table import Table
 
 from synthfilter.cli.common import (
@@ -20,8 +22,8 @@ from synthfilter.cli.common import (
     seed_option,
     text_options,
 )
-from synthfilter.errors import ConfigError, InputError
-from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, read_corpus
+from synthfilter.errors import ConfigError, InputError, SchemaError, SynthfilterWarning
+from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, read_corpus, read_table, validate_corpus
 from synthfilter.provenance import file_sha256
 from synthfilter.shards import is_sharded, read_sharded
 from synthfilter.rebuild import (
@@ -54,6 +56,42 @@ def _scores_manifest(path: Path) -> dict | None:
         return None
 
 
+def _scored_corpus(scores: Path, manifest: dict | None, given: Path | None) -> tuple[Path, dict]:
+    """The corpus a scores file was made from: ``given``, else the one its manifest names (hash-checked)."""
+    params = (manifest or {}).get("parameters") or {}
+    if given is not None:
+        return given, params
+    inputs = (manifest or {}).get("inputs") or []
+    if not inputs:
+        raise SchemaError(f"{scores}: no text column, and no manifest naming the corpus it scored; score with "
+                          "--keep text, or give the corpus with --corpus")
+    named = Path(inputs[0]["path"])
+    path = named if named.is_absolute() or named.exists() else scores.parent / named
+    if not path.is_file():
+        raise InputError(f"{scores}: its manifest names the corpus {named}, which is not there; give it with --corpus")
+    if file_sha256(path) != inputs[0].get("sha256"):
+        raise InputError(f"{scores}: the corpus {path} changed since it was scored (sha256 differs from the "
+                         "manifest's); re-score it, or give the scored version with --corpus")
+    return path, params
+
+
+def _read_candidate(path: Path, corpus: Path | None, read: dict) -> object:
+    """A candidate file; a scores file without texts gets them from its corpus (matched by id)."""
+    table = read_table(path)
+    if read["text_column"] in table.columns:
+        return read_corpus(path, **read)
+    source, params = _scored_corpus(path, _scores_manifest(path), corpus)
+    texts = read_corpus(source, text_column=params.get("text_column", read["text_column"]),
+                        id_column=params.get("id_column"), max_text_chars=read["max_text_chars"])
+    if "id" not in table.columns or table.height != texts.height or \
+            table.get_column("id").cast(pl.String).to_list() != texts.get_column("id").to_list():
+        raise InputError(f"{path}: its ids are not those of the corpus {source}; give the corpus it was scored "
+                         "from with --corpus")
+    joined = table.with_columns(texts.get_column("text").alias("text")).select(
+        "id", "text", *[c for c in table.columns if c not in ("id", "text")])
+    return validate_corpus(joined, source=str(path), text_column="text", max_text_chars=read["max_text_chars"])
+
+
 def _check_scoring_model(paths: list[Path], frames: list, model_id: str | None) -> None:
     """Refuse scores made by another detector than the one whose calibration is used."""
     if model_id is None:
@@ -63,6 +101,12 @@ def _check_scoring_model(paths: list[Path], frames: list, model_id: str | None) 
             continue
         manifest = _scores_manifest(path)
         scored_with = ((manifest or {}).get("origin") or {}).get("model")
+        if manifest is None:
+            warnings.warn(
+                f"{path}: no manifest beside it ({manifest_path_for(path).name}), so which detector scored it "
+                f"cannot be checked; the share correction uses {model_id}: pass the scoring model with --model",
+                SynthfilterWarning, stacklevel=2,
+            )
         if scored_with and scored_with != model_id:
             raise ConfigError(
                 f"{path}: scored with model {scored_with}, but the share correction would use {model_id}; "
@@ -96,6 +140,38 @@ def _rebuild_sharded(candidates: tuple[Path, ...], gold: tuple[Path, ...], outpu
     if not quiet:
         kept = int(result.decisions.get_column("kept").sum())
         console.print(f"rebuild --engine ray: kept {kept:,} of {result.decisions.height:,} records; wrote {output}")
+
+
+def _check_feasible(policy: RebuildPolicy, cand_frames: list, gold_frames: list) -> None:
+    """Refuse, before any encoding, a size the inputs cannot give."""
+    n_gold = sum(f.height for f in gold_frames)
+    n_all = n_gold + sum(f.height for f in cand_frames)
+    if policy.target_size is not None:
+        if policy.target_size > n_all:
+            raise ConfigError(f"--target-size {policy.target_size:,} is more than the {n_all:,} records given "
+                              f"(candidates and gold); use --target-size {n_all:,} or less")
+        if policy.target_size < n_gold:
+            raise ConfigError(f"--target-size {policy.target_size:,} is less than the {n_gold:,} gold records, "
+                              f"which are always kept; use --target-size {n_gold:,} or more")
+    if policy.min_gold_share > 0 and n_gold == 0:
+        raise ConfigError(f"--min-gold-share {policy.min_gold_share:g} needs gold data; give --gold files or set it "
+                          "to 0")
+
+
+#: Estimated machine share of a gold file above which the rebuild warns.
+GOLD_WARN_SHARE = 0.5
+
+
+def _check_gold_looks_human(path: Path, frame, scorer) -> None:
+    """Warn when the detector finds a gold file mostly machine-written (gold counts as human in the share)."""
+    share = scorer.estimate_share(frame.get_column("text").to_list())
+    if share.share > GOLD_WARN_SHARE:
+        warnings.warn(
+            f"{path}: the detector estimates {share.share:.0%} of this gold data (95% CI {share.low:.0%}-"
+            f"{share.high:.0%}) is machine-written; gold counts as human in the output's synthetic share, "
+            "so the true share can be far above the cap: check that the gold files hold human text",
+            SynthfilterWarning, stacklevel=2,
+        )
 
 
 def _fmt_share(est) -> str:
@@ -145,6 +221,9 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
               help="Decisions file [default: <stem>.decisions.parquet beside -o].")
 @click.option("--manifest", "manifest_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Manifest [default: <stem>.manifest.json beside -o].")
+@click.option("--corpus", "corpora", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Corpus the N-th candidate scores file was made from (repeatable, in order), for its texts when "
+                   "it was scored without --keep text [default: the corpus its manifest names, hash-checked].")
 @click.option("--max-synthetic", default=0.2, show_default=True, type=float,
               help="Cap on the expected synthetic share of the output, gold included.")
 @click.option("--min-gold-share", default=0.0, show_default=True, type=float,
@@ -168,12 +247,13 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
 @encoder_option
 @text_options
 @duplicate_options
-@click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=int,
+@click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=click.IntRange(1),
               help="Longest text accepted.")
 @click.option("--dry-run", is_flag=True, help="Print the summary; write nothing.")
 @engine_options
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
-def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path | None, decisions_path: Path | None,
+def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], corpora: tuple[Path, ...], output: Path | None,
+            decisions_path: Path | None,
             manifest_path: Path | None, max_synthetic: float, min_gold_share: float, target_size: int | None,
             keep_rare: str, rare_max_p: float, max_p: float, group_column: str | None, dedup: bool, seed: int,
             model: str, trusted_model: bool,
@@ -224,7 +304,7 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
         raise InputError("the same file is given twice among the candidates and --gold; give each file once")
     outputs: tuple[Path, Path, Path] | None = None
     if output is not None:
-        outputs = check_output_paths(output, decisions_path, manifest_path, inputs)
+        outputs = check_output_paths(output, decisions_path, manifest_path, [*inputs, *corpora])
     elif not dry_run:
         raise click.UsageError("give the training set path with -o/--output, or use --dry-run")
 
@@ -235,7 +315,11 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
             raise InputError(f"{path}: no such file; check the --gold path")
         gold_sha256[str(path)] = file_sha256(path)
     read = {"text_column": text_column, "id_column": id_column, "max_text_chars": max_text_chars}
-    cand_frames = [read_sharded(p, **read) if is_sharded(p) else read_corpus(p, **read) for p in candidates]
+    if len(corpora) > len(candidates):
+        raise ConfigError("more --corpus files than candidate files; give one per scores file, in order")
+    cand_frames = [read_sharded(p, **read) if is_sharded(p)
+                   else _read_candidate(p, corpora[i] if i < len(corpora) else None, read)
+                   for i, p in enumerate(candidates)]
     gold_frames = [read_corpus(p, text_column=text_column, max_text_chars=max_text_chars) for p in gold]
 
     model_arg = parse_model(model)
@@ -245,6 +329,11 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path |
 
         scorer = load_model(None if model_arg == "default" else model_arg, trusted=trusted_model)
         _check_scoring_model(list(candidates), cand_frames, scorer.model_id_)
+
+    _check_feasible(policy, cand_frames, gold_frames)
+    if scorer is not None:
+        for path, frame in zip(gold, gold_frames):
+            _check_gold_looks_human(path, frame, scorer)
 
     result = rebuild(
         cand_frames, gold_frames or None, policy, model=scorer, encoder=encoder, k=k,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -23,14 +24,14 @@ from synthfilter.cli.common import (
     seed_option,
     text_options,
 )
+from synthfilter.atomic import OutputSet
 from synthfilter.io import (
     DEFAULT_MAX_TEXT_CHARS,
-    atomic_write_parquet,
     check_output_path,
     read_corpus,
 )
-from synthfilter.errors import ConfigError, OutputError
-from synthfilter.provenance import build_manifest, describe_inputs, write_manifest
+from synthfilter.errors import ConfigError, OutputError, SchemaError
+from synthfilter.provenance import build_manifest, describe_inputs, file_sha256
 from synthfilter.scoring import score_with_report
 from synthfilter.shards import MANIFEST_NAME, is_sharded, read_sharded, resolve_shards, write_score_shards
 
@@ -55,7 +56,7 @@ from synthfilter.shards import MANIFEST_NAME, is_sharded, read_sharded, resolve_
 @click.option("--index", type=click.Choice(["auto", "flat", "ivf", "hnsw"]), default="auto", show_default=True,
               help="FAISS index: exact, IVF, HNSW, or exact below 50,000 records and HNSW from there "
                    "(search effort raised until recall@k >= 0.95 on a sample; the manifest reports it).")
-@click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=int,
+@click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=click.IntRange(1),
               help="Longest text accepted.")
 @batch_size_option()
 @seed_option
@@ -99,31 +100,47 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
     manifest_path = manifest_path_for(output)
     check_output_path(manifest_path, inputs)
 
+    if output.suffix.lower() not in (".parquet", ".pq"):
+        raise OutputError(f"{output}: scores are written as Parquet; give -o a .parquet path")
+
+    # Everything that can be checked is checked before the expensive encoding.
+    detector = parse_model(model)
+    if detector is not None:
+        from synthfilter.origin import load_model
+
+        detector = load_model(None if detector == "default" else detector, trusted=trusted_model)
     if is_sharded(corpus):
         frame = read_sharded(corpus, text_column=text_column, id_column=id_column, max_text_chars=max_text_chars)
     else:
         frame = read_corpus(corpus, text_column=text_column, id_column=id_column, max_text_chars=max_text_chars)
+    keep_cols = ["text" if c == text_column else c for c in keep]
+    missing = [c for c in keep if ("text" if c == text_column else c) not in frame.columns]
+    if missing:
+        raise SchemaError(f"{corpus}: no column(s) {', '.join(repr(c) for c in missing)} to --keep "
+                          f"(columns: {', '.join(frame.columns[:12])})")
     ref_frame = None
     if reference is not None:
         ref_frame = read_corpus(reference, text_column=reference_text_column, max_text_chars=max_text_chars)
-    keep_cols = ["text" if c == text_column else c for c in keep]
     result = score_with_report(
-        frame, keep_columns=keep_cols, group_column=group_column, encoder=encoder, model=parse_model(model),
+        frame, keep_columns=keep_cols, group_column=group_column, encoder=encoder, model=detector,
         trusted=trusted_model,
         reference=ref_frame, k=k, dup_threshold=dup_threshold,
         text_dup_threshold=parse_text_dup_threshold(text_dup_threshold), index=index, seed=seed,
         batch_size=batch_size, max_text_chars=max_text_chars, show_progress=not quiet, source=str(corpus),
     )
-    atomic_write_parquet(result.table, output)
     params = {"text_column": text_column, "id_column": id_column, "keep": list(keep),
               "group_column": group_column, "encoder": encoder,
               "model": model, "reference": str(reference) if reference else None, "k": k,
               "dup_threshold": dup_threshold, "text_dup_threshold": text_dup_threshold, "index": index,
               "seed": seed, "max_text_chars": max_text_chars}
     counts = _counts(result.table)
-    manifest = build_manifest("score", inputs=inputs, outputs=[output], parameters=params,
-                              counts=counts, **result.info)
-    write_manifest(manifest_path, manifest)
+    # The scores and their manifest are one commit: the scores file is renamed last.
+    with OutputSet([output, manifest_path]) as staged:
+        result.table.write_parquet(staged[output], compression="zstd", statistics=False)
+        manifest = build_manifest("score", inputs=inputs, parameters=params, counts=counts, **result.info)
+        manifest["outputs"] = [{"path": str(output), "bytes": staged[output].stat().st_size,
+                                "sha256": file_sha256(staged[output])}]
+        staged[manifest_path].write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
     if not quiet:
         _print_summary(result.table, result.info, counts, output, manifest_path)
 

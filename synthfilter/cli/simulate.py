@@ -145,7 +145,7 @@ def command(kind: str, regimes: tuple[str, ...], generations: int | None, runs: 
 
     Each generation trains a model on data made from the previous model's
     output under a regime, and measures what was lost. The reference kinds
-    reproduce published collapse figures (see DESIGN.md); the text kind runs
+    reproduce published collapse figures (Shumailov et al. 2024); the text kind runs
     the real synthfilter rebuild (detector in the loop, never the labels)
     against the unfiltered regimes and an oracle.
 

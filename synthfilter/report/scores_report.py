@@ -157,7 +157,13 @@ def scores_report_html(frame: pl.DataFrame, *, source: str, sha256: str | None =
     if p is not None:
         figures.append(plots.histogram(p, title="p_synthetic", xlabel="calibrated probability of machine origin",
                                        value_range=(0.0, 1.0), marker=0.5, marker_label="0.5"))
-    figures.append(plots.histogram(rarity, title="rarity", xlabel="rarity (1 = rarest)", value_range=(0.0, 1.0)))
+    # Rarity is a percentile (flat by construction): show it against p_synthetic, the plane a rebuild
+    # decides in, or else the k-NN distances it is the percentile of.
+    if p is not None:
+        figures.append(plots.rarity_origin_scatter(rarity, p))
+    else:
+        figures.append(plots.histogram(frame["knn_distance"].cast(pl.Float64).to_numpy(), title="k-NN distance",
+                                       xlabel="mean cosine distance to the k nearest neighbours"))
     body.append(h.section("Distributions", *figures))
 
     # Most duplicated clusters

@@ -1,6 +1,6 @@
 """Simulations of model collapse and of its mitigation by synthfilter.
 
-Reference simulations (pure numpy, reproduce the figures in DESIGN.md):
+Reference simulations (pure numpy, reproduce the published figures quoted in the README):
 
 * :func:`simulate_gaussian`: recursive fitting of a 1-D Gaussian;
 * :func:`simulate_unigram`: recursive fitting of a unigram model on a Zipf vocabulary.

@@ -5,7 +5,7 @@ Generation 0 draws ``n_samples`` points from :math:`N(0, \\sigma_0^2)` (the
 from the generation ``t - 1`` fit and fits again; ``t`` counts refits after
 generation 0. All runs are simulated at once as rows of numpy arrays.
 
-Definitions (they reproduce the reference figures in DESIGN.md):
+Definitions (they reproduce the published reference figures quoted in the README):
 
 * **Estimator.** Maximum-likelihood fit: the sample mean and the standard
   deviation with divisor ``n`` (``ddof=0``). Its small downward bias,

@@ -9,7 +9,7 @@ to zero has probability zero from then on and can only come back through real
 data. Runs are simulated together (one multinomial draw per run and
 generation over the whole vocabulary).
 
-Definitions (they reproduce the reference figures in DESIGN.md):
+Definitions (they reproduce the published reference figures quoted in the README):
 
 * **Types kept** is the share of the types *seen in the generation-0 sample*
   (count >= 1) that still have non-zero probability in the generation-``t``

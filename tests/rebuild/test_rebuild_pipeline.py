@@ -161,3 +161,16 @@ def test_group_column_widens_the_share_intervals_and_keeps_the_same_records(fram
     with pytest.raises(SchemaError, match="group column 'doc' is null at row 3"):
         rebuild(grouped.with_columns(doc=pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise("doc")),
                 gold, RebuildPolicy(), group_column="doc", **kwargs)
+
+
+def test_rebuild_takes_pandas_and_arrow_tables(corpus_files):
+    """The same records as pandas/pyarrow tables give the same selection as polars frames."""
+    from synthfilter.rebuild import RebuildPolicy, rebuild
+
+    cand_path, gold_path = corpus_files[0], corpus_files[1]
+    cands, gold = pl.read_parquet(cand_path), pl.read_parquet(gold_path)
+    policy = RebuildPolicy(max_synthetic=0.2)
+    expected = rebuild(cands, gold, policy, model=None, encoder="static")
+    got = rebuild(cands.to_pandas(), [gold.to_arrow()], policy, model=None, encoder="static")
+    assert got.training.equals(expected.training)
+    assert got.decisions.equals(expected.decisions)

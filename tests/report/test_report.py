@@ -42,7 +42,9 @@ def test_scores_report_is_self_contained_and_escaped(scored_corpus, hostile, tmp
     document = out.read_text(encoding="utf-8")
     assert external_references(document) == []
     assert hostile not in document and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in document
-    assert document.count("data:image/png;base64,") == 2  # p_synthetic and rarity histograms
+    assert document.count("data:image/png;base64,") == 2  # p_synthetic histogram, p_synthetic against rarity
+    # Item 9: rarity is a percentile (a flat histogram by construction); the report plots it against p_synthetic.
+    assert 'alt="p_synthetic against rarity"' in document and 'alt="rarity"' not in document
     for heading in ("Summary", "Findings", "Most duplicated clusters", "Rarest records", "Provenance"):
         assert f"<h2>{heading}</h2>" in document
     scores = pl.read_parquet(scored_corpus)

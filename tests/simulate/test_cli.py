@@ -56,3 +56,47 @@ def test_out_dir_that_is_a_file_is_refused(tmp_path):
     result = CliRunner().invoke(main, ["simulate", "--kind", "gaussian", "-g", "1", "--runs", "5", "-o", str(target)])
     assert result.exit_code != 0
     assert target.read_text() == "x"
+
+
+def _cli_without_npm(args: list[str], tmp_path, sources: str, npm: str | None = None):
+    """Run the CLI in a subprocess whose PATH has the interpreter's folder (and an optional fake npm) only."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    if npm is not None:
+        (bin_dir / "npm").write_text(npm)
+        (bin_dir / "npm").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{Path(sys.executable).parent}", "SYNTHFILTER_SOURCES": sources,
+           "SYNTHFILTER_CACHE": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "-m", "synthfilter.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+
+
+def test_text_simulation_runs_with_no_npm_on_path(tmp_path, brown_paragraphs):
+    """After set-up (the Brown package installed), the text kind needs no npm and fetches nothing."""
+    import os
+
+    from synthfilter.data.fetch import sources_dir
+
+    out = tmp_path / "sim"
+    proc = _cli_without_npm(["simulate", "--kind", "text", "-g", "1", "--gold", "60", "--synthetic", "40",
+                             "--fresh", "10", "--test", "20", "--holdout", "20", "--regime", "replace",
+                             "--quiet", "-o", str(out)], tmp_path, os.environ.get("SYNTHFILTER_SOURCES",
+                                                                                   str(sources_dir())))
+    assert proc.returncode == 0, proc.stderr
+    assert pl.read_csv(out / "simulate-text.csv").height == 2
+
+
+def test_text_simulation_never_runs_npm(tmp_path):
+    """Without the installed package: a one-line error naming the set-up step, exit 2, npm never run."""
+    called = tmp_path / "npm-was-run"
+    proc = _cli_without_npm(["simulate", "--kind", "text", "-g", "1", "-o", str(tmp_path / "sim")], tmp_path,
+                            str(tmp_path / "no-sources"), npm=f"#!/bin/sh\ntouch {called}\nexit 1\n")
+    assert proc.returncode == 2
+    assert "make setup" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not called.exists()

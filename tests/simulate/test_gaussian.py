@@ -1,4 +1,4 @@
-"""Recursive Gaussian fitting reproduces DESIGN.md's reference figures.
+"""Recursive Gaussian fitting reproduces the published reference figures (README, "Simulating collapse").
 
 Tolerances: the spec allows +-0.05 on the median sigma. With 1,000 runs the
 standard error of the median is far smaller: log sigma after t refits has a

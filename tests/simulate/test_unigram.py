@@ -1,4 +1,4 @@
-"""Recursive unigram fitting on Zipf(1.1) reproduces DESIGN.md's reference figures.
+"""Recursive unigram fitting on Zipf(1.1) reproduces the published reference figures (README, "Simulating collapse").
 
 Tolerances: the spec allows +-5 points on type survival. Each run already
 averages over ~7,400 seen types (~5,000 rare ones), and across runs the
