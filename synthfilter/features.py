@@ -18,7 +18,6 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
 
 from synthfilter.codepoints import DIGIT, SPACE, UPPER, char_flags, code_points, is_run_end, is_run_start
 from synthfilter.errors import ConfigError
@@ -248,7 +247,9 @@ class HashedNgramFeatures:
         self.ngram_range = tuple(ngram_range)
         self.n_features = n_features
 
-    def _hasher(self) -> HashingVectorizer:
+    def _hasher(self):
+        from sklearn.feature_extraction.text import HashingVectorizer  # only for non-string input
+
         return HashingVectorizer(
             analyzer=self.analyzer, ngram_range=self.ngram_range, n_features=self.n_features,
             alternate_sign=False, norm=None, lowercase=self.analyzer == "word", dtype=np.float32,

@@ -94,7 +94,7 @@ def timed_rebuild(code: Path, scores: Path, gold: Path, out: Path, timeout: floa
     timings = manifest.get("timings_s") or manifest.get("info", {}).get("timings_s")
     tails = manifest.get("tails") or manifest.get("info", {}).get("tails") or {}
     return {"code": str(code), "imported": imported, "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2),
-            "stage_timings_s": timings, "joint_stage_seconds": tails.get("seconds"),
+            "stage_timings_s": timings, "joint_stage_seconds": tails.get("timings_s"),
             "load_avg_before": [round(v, 2) for v in load], "load_avg_after": [round(v, 2) for v in os.getloadavg()]}
 
 

@@ -50,17 +50,27 @@ def verify_option(f: Callable) -> Callable:
     )(f)
 
 
-def encoder_option(f: Callable) -> Callable:
-    """``--encoder`` (minilm, static, or a model folder), ``--trusted-encoder`` and ``--verify``."""
-    f = verify_option(f)
-    f = click.option(
-        "--trusted-encoder", is_flag=True, expose_value=False, is_eager=True, callback=_set_trusted_encoder,
-        help="Allow an --encoder folder whose weights are a pickle (pytorch_model.bin can run code when loaded).",
-    )(f)
-    return click.option(
-        "--encoder", default="minilm", show_default=True,
-        help=f"Embedding model: {' or '.join(ENCODER_NAMES)}, or a local sentence-transformers folder.",
-    )(f)
+def encoder_options(default: str | None = "minilm", note: str = "") -> Callable[[Callable], Callable]:
+    """``--encoder`` (minilm, static, or a model folder), ``--trusted-encoder`` and ``--verify``.
+
+    ``default=None`` leaves the choice to the command (``note`` says how, in ``--help``).
+    """
+
+    def decorate(f: Callable) -> Callable:
+        f = verify_option(f)
+        f = click.option(
+            "--trusted-encoder", is_flag=True, expose_value=False, is_eager=True, callback=_set_trusted_encoder,
+            help="Allow an --encoder folder whose weights are a pickle (pytorch_model.bin can run code when loaded).",
+        )(f)
+        return click.option(
+            "--encoder", default=default, show_default=default is not None,
+            help=f"Embedding model: {' or '.join(ENCODER_NAMES)}, or a local sentence-transformers folder.{note}",
+        )(f)
+
+    return decorate
+
+
+encoder_option = encoder_options()
 
 
 def _check_batch_size(ctx: click.Context, param: click.Parameter, value: int) -> int:

@@ -13,7 +13,7 @@ from rich.table import Table
 from synthfilter.cli.common import (
     console,
     duplicate_options,
-    encoder_option,
+    encoder_options,
     engine_options,
     manifest_path_for,
     model_options,
@@ -54,6 +54,15 @@ def _scores_manifest(path: Path) -> dict | None:
         return json.loads(candidate.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def _scores_encoder(candidates: tuple[Path, ...]) -> str:
+    """The encoder the candidate scores were made with (their manifests), so that gold joins them in the
+    same embedding space; ``minilm`` when they name none or disagree."""
+    named = {((_scores_manifest(p) or {}).get("parameters") or {}).get("encoder") for p in candidates
+             if not is_sharded(p)}
+    named.discard(None)
+    return named.pop() if len(named) == 1 else "minilm"
 
 
 def _scored_corpus(scores: Path, manifest: dict | None, given: Path | None) -> tuple[Path, dict]:
@@ -244,7 +253,8 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
               help="Keep one record per near-duplicate cluster (gold first).")
 @seed_option
 @model_options
-@encoder_option
+@encoder_options(None, note=" [default: the encoder the scores were made with, from their manifest; "
+                          "else minilm]")
 @text_options
 @duplicate_options
 @click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=click.IntRange(1),
@@ -335,6 +345,7 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], corpora: tuple
         for path, frame in zip(gold, gold_frames):
             _check_gold_looks_human(path, frame, scorer)
 
+    encoder = encoder or _scores_encoder(candidates)
     result = rebuild(
         cand_frames, gold_frames or None, policy, model=scorer, encoder=encoder, k=k,
         dup_threshold=dup_threshold, text_dup_threshold=parse_text_dup_threshold(text_dup_threshold),

@@ -150,7 +150,7 @@ def joint_tails(
             )
             clusters = merge_clusters(candidate_clusters, gold_x.shape[0], rows, cols)
             info["candidate_clusters"] = "from-scores"
-            info["seconds"] = {
+            info["timings_s"] = {
                 "encode": round(encoded - started, 3), "rarity_search": round(searched - encoded, 3),
                 **{key: round(v, 3) for key, v in seconds.items()},
                 "merge": round(time.perf_counter() - searched - sum(seconds.values()), 3),

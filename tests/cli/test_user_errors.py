@@ -36,7 +36,9 @@ def one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
 
 
 def files_under(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    """Cached work under ``folder`` (embeddings, detector scores); the weight-hash memo does not count."""
+    return [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("hashes.sqlite")] \
+        if folder.exists() else []
 
 
 @pytest.fixture

@@ -307,3 +307,20 @@ def test_rebuild_finds_the_texts_of_scores_written_without_them(tmp_path):
                "-o", "train2.parquet", cwd=tmp_path)
     assert proc.returncode == 2 and "changed since it was scored" in proc.stderr
     assert not (tmp_path / "train2.parquet").exists()
+
+
+def test_gold_joins_scores_in_the_encoder_they_were_made_with(corpus_files, tmp_path):
+    """Without --encoder, rebuild embeds gold with the encoder the scores' manifest names, not the default."""
+    from synthfilter.cli.score import command as score_command
+
+    cpath, gpath = corpus_files
+    scores = tmp_path / "c.scores.parquet"
+    res = CliRunner().invoke(score_command, [str(cpath), "--encoder", "static", "--keep", "text",
+                                             "--quiet", "-o", str(scores)])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "train.parquet"
+    res = invoke([scores, "--gold", gpath, "--max-synthetic", 0.2, "-o", out, "--quiet"])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((tmp_path / "train.manifest.json").read_text())
+    assert manifest["parameters"]["encoder"] == "static"
+    assert manifest["encoder"]["id"].startswith("static:")
