@@ -34,6 +34,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -94,6 +95,22 @@ def _temp_beside(path: Path, suffix: str = ".tmp", prefix: str | None = None) ->
     tmp = Path(name)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
     return tmp
+
+
+def replace_folder(staged: Path, target: Path) -> None:
+    """Put the finished folder ``staged`` at ``target`` with one rename, replacing any older ``target``.
+
+    A reader sees the old folder or the new one, never a mix: the old one is
+    first moved aside into a hidden temporary folder beside it (removed
+    afterwards), then ``staged`` is renamed into place.
+    """
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        os.rename(target, old / "x")
+    os.rename(staged, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _fsync_file(path: Path) -> None:

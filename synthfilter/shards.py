@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from synthfilter.atomic import replace_folder
 from synthfilter.errors import ConfigError, InputError, OutputError, SchemaError, describe_rows
 from synthfilter.io import (
     DEFAULT_MAX_TEXT_CHARS,
@@ -220,13 +221,7 @@ def write_score_shards(table: pl.DataFrame, shard_names: Sequence[str], out_dir:
             text = manifest([out / p.name for p in written], written)
             (tmp / MANIFEST_NAME).write_text(text, encoding="utf-8")
         os.chmod(tmp, 0o777 & ~_umask())
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.rename(out, old / "x")
-        os.rename(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

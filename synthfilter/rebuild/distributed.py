@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from synthfilter.atomic import replace_folder
 from synthfilter.errors import ConfigError, OutputError
 from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, document_ids, validate_corpus
 from synthfilter.rebuild.pipeline import SCORE_COLUMNS, RebuildResult, _load_scorer
@@ -175,13 +176,7 @@ def rebuild_sharded(
         manifest = _manifest(paths, tmp, names, selection, policy, scorer, engine, timings, parameters or {},
                              out)
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.rename(out, old / "x")
-        os.rename(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,0 +1,179 @@
+"""End-to-end throughput of ``synthfilter score`` and ``rebuild --gold`` against the bare encoder.
+
+    python benchmarks/throughput/bench_score.py                       # 10k, 30k, 100k static; 2k default; warm; rebuild
+    python benchmarks/throughput/bench_score.py --sizes 10000 100000 300000 --million
+
+Every figure is measured in this one run, on real records
+(``benchmarks/scale/real_corpus.py``), so the ratios hold on a shared, noisy
+machine; the load average is printed beside each. ``score`` runs as the user
+runs it, in a fresh process (``synthfilter score ... --quiet``), with its own
+empty cache folder for the cold runs, so start-up, reading and writing count.
+The baseline is the bare encoder's ``encode`` call on the same texts, in this
+process, without a cache.
+
+Prints one JSON object per measurement and a summary at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks" / "scale"))
+
+from real_corpus import real_corpus  # noqa: E402
+
+from synthfilter.encoders import get_encoder  # noqa: E402
+
+CLI = [str(Path(sys.executable).with_name("synthfilter"))]
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _run(args: list[str], cache: Path) -> dict:
+    """Run the CLI in a fresh process; wall time and the child's peak RSS."""
+    env = {**os.environ, "SYNTHFILTER_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(CLI + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    out, err = proc.stdout.read(), proc.stderr.read()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({code}): {err.strip()[-2000:]}")
+    return {"seconds": round(elapsed, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+
+
+def _bare_encode(name: str, texts: list[str]) -> float:
+    encoder = get_encoder(name, cache=False)
+    encoder.encode(texts[:64])  # warm-up: the model is loaded before the clock starts
+    start = time.perf_counter()
+    encoder.encode(texts)
+    return time.perf_counter() - start
+
+
+def _manifest(scores: Path) -> dict:
+    return json.loads(scores.with_name(scores.name.replace(".parquet", ".manifest.json")).read_text())
+
+
+def emit(out: dict, key: str, value: dict) -> None:
+    value = {**value, "load_avg": _load()}
+    out[key] = value
+    print(json.dumps({key: value}), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[10_000, 30_000, 100_000],
+                    help="static-path sizes (none: skip the static, warm and rebuild runs)")
+    ap.add_argument("--default-n", type=int, default=2_000, help="records for the default (MiniLM) encoder (0: skip)")
+    ap.add_argument("--default-encoder", default="minilm")
+    ap.add_argument("--gold-n", type=int, default=2_000)
+    ap.add_argument("--million", action="store_true", help="also score 1,000,000 records (static)")
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args()
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="synthfilter-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    out: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                             "load_avg_at_start": _load()}}
+    biggest = max(args.sizes + ([1_000_000] if args.million else []) + [args.default_n])
+    pool = real_corpus(int(biggest * 1.05) + args.gold_n + 1)
+    pool = pool.select("id", "text")
+
+    # --- static path: cold, warm, 5 % new, at each size ---------------------------------
+    timings = []
+    for n in args.sizes:
+        corpus = pool.head(n)
+        path = work / f"corpus_{n}.parquet"
+        corpus.write_parquet(path)
+        texts = corpus["text"].to_list()
+        bare = _bare_encode("static", texts)
+        cache = work / f"cache_{n}"
+        shutil.rmtree(cache, ignore_errors=True)
+        scores = work / f"corpus_{n}.scores.parquet"
+        cold = _run(["score", str(path), "--encoder", "static", "--keep", "text", "--quiet", "-o", str(scores)], cache)
+        manifest = _manifest(scores)
+        emit(out, f"static_cold_{n}", {
+            "records": n, **cold, "records_per_s": round(n / cold["seconds"], 1),
+            "bare_encode_s": round(bare, 2), "ratio_to_bare_encode": round(cold["seconds"] / bare, 2),
+            "stage_timings_s": manifest.get("timings_s"), "index": manifest.get("tails", {}).get("index"),
+        })
+        timings.append((n, cold["seconds"]))
+        warm = _run(["score", str(path), "--encoder", "static", "--quiet", "-o", str(work / "warm.parquet")], cache)
+        emit(out, f"static_warm_{n}", {"records": n, **warm,
+                                       "speedup_vs_cold": round(cold["seconds"] / warm["seconds"], 2),
+                                       "stage_timings_s": _manifest(work / "warm.parquet").get("timings_s")})
+        k = n // 20
+        fresh = pool.slice(biggest + args.gold_n, k)
+        changed = pl.concat([corpus.head(n - k), fresh])
+        changed_path = work / f"corpus_{n}_5pct.parquet"
+        changed.write_parquet(changed_path)
+        new = _run(["score", str(changed_path), "--encoder", "static", "--quiet", "-o", str(work / "new.parquet")],
+                   cache)
+        emit(out, f"static_5pct_new_{n}", {"records": n, "new_records": k, **new,
+                                           "speedup_vs_cold": round(cold["seconds"] / new["seconds"], 2)})
+    if len(timings) >= 2:
+        n_arr, t_arr = np.log([t[0] for t in timings]), np.log([t[1] for t in timings])
+        slope = float(np.polyfit(n_arr, t_arr, 1)[0])
+        emit(out, "static_loglog_slope", {"sizes": [t[0] for t in timings], "slope": round(slope, 3)})
+
+    # --- rebuild --gold on the largest static scores ------------------------------------
+    if args.sizes:
+        n = max(args.sizes)
+        gold_path = work / "gold.parquet"
+        pool.slice(biggest, args.gold_n).write_parquet(gold_path)
+        rebuild = _run(["rebuild", str(work / f"corpus_{n}.scores.parquet"), "--gold", str(gold_path),
+                        "--max-synthetic", "0.2", "-o", str(work / "train.parquet")], work / f"cache_{n}")
+        emit(out, f"rebuild_gold_{n}", {"records": n, "gold": args.gold_n, **rebuild})
+
+    # --- the default encoder --------------------------------------------------------------
+    m = args.default_n
+    if m:
+        _default_encoder(out, work, pool.head(m), args.default_encoder)
+
+    # --- a million records, static ----------------------------------------------------------
+    if args.million:
+        n = 1_000_000
+        path = work / "corpus_1m.parquet"
+        pool.head(n).write_parquet(path)
+        del pool
+        run = _run(["score", str(path), "--encoder", "static", "--quiet", "-o", str(work / "m.parquet")],
+                   work / "cache_1m")
+        manifest = _manifest(work / "m.parquet")
+        emit(out, "static_cold_1000000", {"records": n, **run, "records_per_s": round(n / run["seconds"], 1),
+                                          "stage_timings_s": manifest.get("timings_s"),
+                                          "index": manifest.get("tails", {}).get("index")})
+    out["machine"]["load_avg_at_end"] = _load()
+    print(json.dumps(out, indent=2))
+
+
+def _default_encoder(out: dict, work: Path, corpus: pl.DataFrame, encoder: str) -> None:
+    m = corpus.height
+    path = work / f"corpus_default_{m}.parquet"
+    corpus.write_parquet(path)
+    bare = _bare_encode(encoder, corpus["text"].to_list())
+    cold = _run(["score", str(path), "--encoder", encoder, "--quiet", "-o", str(work / "d.parquet")],
+                work / "cache_default")
+    emit(out, f"default_cold_{m}", {"encoder": encoder, "records": m, **cold,
+                                    "bare_encode_s": round(bare, 2),
+                                    "ratio_to_bare_encode": round(cold["seconds"] / bare, 3),
+                                    "stage_timings_s": _manifest(work / "d.parquet").get("timings_s")})
+
+
+if __name__ == "__main__":
+    main()
