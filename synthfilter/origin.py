@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -351,10 +352,14 @@ class OriginScorer(ParamsMixin):
         if set(np.unique(calib_y)) != {0, 1}:
             raise ConfigError("the calibration set must contain both classes")
 
+        stage = _stage_printer(show_progress)
+        stage(f"feature blocks of {len(texts):,} training texts (embeddings, n-grams, style, n-gram likelihoods)")
         sparse, dense = self._blocks(texts, fit=True, show_progress=show_progress, y=y, groups=groups)
         if weights is not None:
             weights = weights * (weights.size / weights.sum())  # mean 1: C keeps its meaning
+        stage(f"{self.classifier} classifier" + (f" ({self.n_trees} trees)" if self.classifier == "boosted" else ""))
         self._fit_classifier(sparse, dense, y, weights, groups)
+        stage(f"calibration on {calib_y.size:,} held-out texts")
         scores = self.decision_function(calib_texts)
         self._fit_calibrator(scores, calib_y)
         # Out-of-sample calibrated probabilities for the share correction: cross-fit
@@ -733,6 +738,16 @@ class OriginScorer(ParamsMixin):
         model.n_train_, model.n_calib_ = doc.get("n_train"), doc.get("n_calib")
         model.metadata_ = doc.get("metadata", {})
         return model
+
+
+def _stage_printer(show: bool):
+    """``stage(text)`` prints one line naming the training stage that starts (to stderr), when ``show``."""
+
+    def stage(text: str) -> None:
+        if show:
+            print(f"train: {text} ...", file=sys.stderr, flush=True)
+
+    return stage
 
 
 def _tree_inputs(ngram_score: np.ndarray | None, dense: np.ndarray | None) -> np.ndarray:

@@ -28,6 +28,9 @@ def trained(halves):
     out = halves / "my-detector"
     result = run("train", halves / "train.parquet", "--label-column", "is_ai", "-o", out, "--encoder", "static")
     assert result.exit_code == 0, result.output
+    # Training says which stage it is in, so minutes of work are not silent.
+    for stage in ("train: feature blocks of", "train: boosted classifier (500 trees)", "train: calibration on"):
+        assert stage in result.output, result.output
     return out
 
 
