@@ -56,7 +56,7 @@ run in blocks of ``batch_size``, and no ``n x n`` array is ever formed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import faiss
@@ -384,18 +384,26 @@ def choose_nprobe(
     trials : tuple of (int, float)
         Every ``nprobe`` tried and its recall.
     """
+    def recall_of(nprobe: int) -> float:
+        return recall_at_k(search_index(index, queries, k, query_ids=query_ids, nprobe=nprobe)[0], exact_sims)
+
+    return _double_until(int(start), int(index.nlist), target, recall_of)
+
+
+def _double_until(
+    first: int, last: int, target: float, recall_of: Callable[[int], float]
+) -> tuple[int, float, tuple[tuple[int, float], ...]]:
+    """Double a search-effort setting from ``first`` until ``recall_of`` it reaches ``target`` or it is ``last``."""
     if not 0.0 < target <= 1.0:
         raise ConfigError(f"the recall target must be in (0, 1], got {target}")
-    nlist = int(index.nlist)
-    nprobe = max(1, min(int(start), nlist))
+    value = max(1, min(first, last))
     trials: list[tuple[int, float]] = []
     while True:
-        sims, _ = search_index(index, queries, k, query_ids=query_ids, nprobe=nprobe)
-        recall = recall_at_k(sims, exact_sims)
-        trials.append((nprobe, round(recall, 6)))
-        if recall >= target or nprobe >= nlist:
-            return nprobe, recall, tuple(trials)
-        nprobe = min(2 * nprobe, nlist)
+        recall = recall_of(value)
+        trials.append((value, round(recall, 6)))
+        if recall >= target or value >= last:
+            return value, recall, tuple(trials)
+        value = min(2 * value, last)
 
 
 def build_hnsw(x: np.ndarray, m: int = HNSW_M, ef_construction: int = HNSW_EF_CONSTRUCTION) -> faiss.IndexHNSWFlat:
@@ -435,18 +443,11 @@ def choose_ef_search(
     at ``limit`` (then its recall is reported as measured). The index is
     left with the chosen ``efSearch``.
     """
-    if not 0.0 < target <= 1.0:
-        raise ConfigError(f"the recall target must be in (0, 1], got {target}")
-    ef = max(int(start), 2 * (k + 1))
-    trials: list[tuple[int, float]] = []
-    while True:
+    def recall_of(ef: int) -> float:
         index.hnsw.efSearch = ef
-        sims, _ = search_index(index, queries, k, query_ids=query_ids)
-        recall = recall_at_k(sims, exact_sims)
-        trials.append((ef, round(recall, 6)))
-        if recall >= target or ef >= limit:
-            return ef, recall, tuple(trials)
-        ef = min(2 * ef, limit)
+        return recall_at_k(search_index(index, queries, k, query_ids=query_ids)[0], exact_sims)
+
+    return _double_until(max(int(start), 2 * (k + 1)), int(limit), target, recall_of)
 
 
 def build_index(
