@@ -173,7 +173,11 @@ GOLD_WARN_SHARE = 0.5
 
 def _check_gold_looks_human(path: Path, frame, scorer) -> None:
     """Warn when the detector finds a gold file mostly machine-written (gold counts as human in the share)."""
-    share = scorer.estimate_share(frame.get_column("text").to_list())
+    from synthfilter.cache import CachedDetector
+
+    # Through the detector's score cache, so that re-running a rebuild does not score the gold again.
+    raw = CachedDetector(scorer).decision_function(frame.get_column("text").to_list())
+    share = scorer.estimate_share(scorer.calibrate(raw))
     if share.share > GOLD_WARN_SHARE:
         warnings.warn(
             f"{path}: the detector estimates {share.share:.0%} of this gold data (95% CI {share.low:.0%}-"
