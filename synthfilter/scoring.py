@@ -190,6 +190,17 @@ def _plan(stages: Sequence[str], options: dict[str, Any], enc: Encoder | str, ba
     return record, global_, legacy
 
 
+def _prefetcher(stages: Sequence[Any], ctx: Any) -> Callable[[Any, dict[str, np.ndarray]], None]:
+    """Hands each record stage's finished columns to the global stages that can start early."""
+    early = [s for s in stages if hasattr(s, "prefetch")]
+
+    def on_stage_done(_stage: Any, columns: dict[str, np.ndarray]) -> None:
+        for stage in early:
+            stage.prefetch(columns, ctx)
+
+    return on_stage_done
+
+
 def _builtin_origin() -> Any:
     from synthfilter.origin import OriginStage
 
@@ -261,18 +272,20 @@ def score_with_report(
     record_stages, global_stages, legacy = _plan(stages, options, enc, batch_size, show_progress, engine)
 
     carry = keep + ([group_column] if group_column and group_column not in keep else [])
-    start = time.perf_counter()
-    records = eng.map_records(corpus, record_stages, carry=carry)
-    timings["per_record"] = time.perf_counter() - start
-    if engine != "local":
-        groups = document_ids(records.frame, group_column, source)
     reference_records = None
     if ref_source is not None:
         start = time.perf_counter()
         reference_records = eng.map_records(ref_source, record_stages[:1])
         timings["encode_reference"] = time.perf_counter() - start
-
-    ctx = GlobalContext(reference=reference_records, groups=groups, seed=seed)
+    ctx = GlobalContext(reference=reference_records, groups=groups if engine == "local" else None, seed=seed)
+    start = time.perf_counter()
+    if engine == "local":
+        records = eng.map_records(corpus, record_stages, carry=carry,
+                                  on_stage_done=_prefetcher([s for _, s, _ in global_stages], ctx))
+    else:
+        records = eng.map_records(corpus, record_stages, carry=carry)
+        ctx.groups = groups = document_ids(records.frame, group_column, source)
+    timings["per_record"] = time.perf_counter() - start
     added: list[pl.DataFrame] = []
     for name, stage, columns in global_stages:
         start = time.perf_counter()
