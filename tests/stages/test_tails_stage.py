@@ -106,3 +106,21 @@ def test_score_builds_the_index_while_the_detector_runs(corpus, static, monkeypa
     got = score(corpus.head(120), encoder=static)
     assert threads == ["synthfilter-knn"]
     assert got.equals(expected)
+
+
+def test_sketches_come_from_the_cache_on_a_rerun(corpus, tmp_path, monkeypatch):
+    from synthfilter.stages import textdup
+
+    monkeypatch.setenv("SYNTHFILTER_CACHE", str(tmp_path))
+    texts = np.asarray(corpus["text"].to_list()[:200], dtype=object)
+    fresh = SketchStage(0.8, cache=False).process({"text": texts})
+    first = SketchStage(0.8).process({"text": texts})
+    calls: list[int] = []
+    real = textdup.band_keys_of
+    monkeypatch.setattr(textdup, "band_keys_of", lambda t, th: calls.append(len(t)) or real(t, th))
+    again = SketchStage(0.8).process({"text": np.concatenate([texts, ["a text never sketched before, here"]])})
+    assert calls == [1]  # only the new text
+    for name in fresh:
+        np.testing.assert_array_equal(fresh[name], first[name])
+        np.testing.assert_array_equal(fresh[name], again[name][:200])
+    assert list((tmp_path / "sketches").iterdir())
