@@ -115,9 +115,11 @@ def main() -> None:
         })
         timings.append((n, cold["seconds"]))
         warm = _run(["score", str(path), "--encoder", "static", "--quiet", "-o", str(work / "warm.parquet")], cache)
+        warm_manifest = _manifest(work / "warm.parquet")
         emit(out, f"static_warm_{n}", {"records": n, **warm,
                                        "speedup_vs_cold": round(cold["seconds"] / warm["seconds"], 2),
-                                       "stage_timings_s": _manifest(work / "warm.parquet").get("timings_s")})
+                                       "reused_run": bool(warm_manifest.get("reused_run")),
+                                       "stage_timings_s": warm_manifest.get("timings_s")})
         k = n // 20
         fresh = pool.slice(biggest + args.gold_n, k)
         changed = pl.concat([corpus.head(n - k), fresh])
@@ -125,8 +127,11 @@ def main() -> None:
         changed.write_parquet(changed_path)
         new = _run(["score", str(changed_path), "--encoder", "static", "--quiet", "-o", str(work / "new.parquet")],
                    cache)
+        new_manifest = _manifest(work / "new.parquet")
         emit(out, f"static_5pct_new_{n}", {"records": n, "new_records": k, **new,
-                                           "speedup_vs_cold": round(cold["seconds"] / new["seconds"], 2)})
+                                           "speedup_vs_cold": round(cold["seconds"] / new["seconds"], 2),
+                                           "stage_timings_s": new_manifest.get("timings_s"),
+                                           "knn_reuse": new_manifest.get("tails", {}).get("reuse")})
     if len(timings) >= 2:
         n_arr, t_arr = np.log([t[0] for t in timings]), np.log([t[1] for t in timings])
         slope = float(np.polyfit(n_arr, t_arr, 1)[0])
