@@ -147,14 +147,6 @@ class ArrayStore:
             self._con = None
 
     # ------------------------------------------------------------------ rows
-    def _decode(self, blob: Any) -> np.ndarray | None:
-        if not isinstance(blob, (bytes, memoryview)) or len(blob) != self.width * self.dtype.itemsize:
-            return None
-        row = np.frombuffer(bytes(blob), dtype=self.dtype)
-        if row.dtype.kind == "f" and not np.all(np.isfinite(row)):
-            return None
-        return row
-
     def lookup(self, keys: Iterable[bytes]) -> dict[bytes, np.ndarray]:
         """Rows stored under ``keys``; missing, wrong-width and non-finite entries are left out.
 
@@ -172,17 +164,28 @@ class ArrayStore:
         if con is None:
             return found
         unique = list(dict.fromkeys(keys))
+        size = self.width * self.dtype.itemsize
+        got_keys: list[bytes] = []
+        blobs: list[bytes] = []
         try:
             for start in range(0, len(unique), _LOOKUP_BATCH):
                 chunk = unique[start : start + _LOOKUP_BATCH]
                 marks = ",".join("?" * len(chunk))
                 for key, blob in con.execute(f"SELECT key, value FROM rows WHERE key IN ({marks})", chunk):
-                    row = self._decode(blob)
-                    if row is not None:
-                        found[bytes(key)] = row
+                    if isinstance(blob, (bytes, memoryview)) and len(blob) == size:
+                        got_keys.append(bytes(key))
+                        blobs.append(blob)
         except sqlite3.Error as exc:
             self._disable(exc)
             return {}
+        if not blobs:
+            return found
+        # One array for all rows (decoding row by row costs more than the query).
+        rows = np.frombuffer(b"".join(blobs), dtype=self.dtype).reshape(len(blobs), self.width)
+        ok = np.isfinite(rows).all(axis=1) if rows.dtype.kind == "f" else np.ones(len(blobs), dtype=bool)
+        for key, row, good in zip(got_keys, rows, ok.tolist()):
+            if good:
+                found[key] = row
         return found
 
     def store(self, keys: Sequence[bytes], values: np.ndarray | Sequence[Sequence[float]]) -> None:

@@ -145,8 +145,14 @@ class RunCache:
                 pq.write_table(table, tmp)
             self._prune()
         except Exception as exc:  # noqa: BLE001 - the cache never makes a run fail
-            warn_once(f"cannot keep this run's results in {self.folder} ({type(exc).__name__}: {exc}); "
-                      "a re-run will score again", topic="run-cache-save")
+            root = default_cache_dir()
+            if isinstance(exc, OSError) and (root == self.folder or root in self.folder.parents):
+                # The cache folder itself: one line for all the caches under it (as ArrayStore says it).
+                warn_once(f"cache folder {root} is unusable ({type(exc).__name__}: {exc}); "
+                          "continuing without a cache", topic=f"root:{root}")
+            else:
+                warn_once(f"cannot keep this run's results in {self.folder} ({type(exc).__name__}: {exc}); "
+                          "a re-run will score again", topic="run-cache-save")
 
     def _prune(self) -> None:
         entries = sorted(self.folder.glob("*.parquet"), key=lambda p: p.stat().st_mtime, reverse=True)
