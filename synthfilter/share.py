@@ -202,8 +202,9 @@ class ShareEstimate:
         records.
     correction : str or None
         Where the human side of the correction came from:
-        ``"calibration-split"`` or ``"gold-human"`` (``None`` for the
-        uncorrected mean, ``method="mean"``).
+        ``"calibration-split"`` or ``"gold-human"`` (``None`` where no
+        correction was applied: the uncorrected mean, ``method="mean"``,
+        and estimates built elsewhere).
     n_gold : int or None
         Gold human records behind a ``"gold-human"`` correction.
     """
@@ -215,7 +216,7 @@ class ShareEstimate:
     method: str = "pacc"
     naive_mean: float = float("nan")
     n_documents: int | None = None
-    correction: str | None = CALIBRATION_SPLIT
+    correction: str | None = None
     n_gold: int | None = None
 
     def to_dict(self) -> dict:
@@ -333,8 +334,7 @@ def naive_share(
     low, high = np.quantile(boots, [0.025, 0.975])
     mean = float(p.mean())
     return ShareEstimate(share=mean, low=float(low), high=float(high), n=int(p.size), method="mean",
-                         naive_mean=mean, n_documents=None if codes is None else int(codes.max() + 1),
-                         correction=None)
+                         naive_mean=mean, n_documents=None if codes is None else int(codes.max() + 1))
 
 
 def _bootstrap_means(
