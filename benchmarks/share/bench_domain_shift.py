@@ -106,6 +106,14 @@ def overall(trials: list[dict]) -> list[dict]:
     )
 
 
+def dump(result: dict) -> str:
+    """JSON with one line per trial (the rest indented)."""
+    rest = {k: v for k, v in result.items() if k != "trials"}
+    body = json.dumps(rest, indent=1)
+    trials = ",\n".join("  " + json.dumps(t) for t in result["trials"])
+    return body[:-2] + ',\n "trials": [\n' + trials + "\n ]\n}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="default", help="Detector folder (default: the shipped origin-v3).")
@@ -207,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                         "scoring_s": round(scored_s, 1), "total_s": round(time.time() - started, 1)},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    args.out.write_text(dump(result))
     for row in result["overall"]:
         print(row)
     print(f"wrote {args.out}")
