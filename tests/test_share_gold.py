@@ -120,3 +120,25 @@ def test_rebuild_with_gold_takes_the_human_side_from_it(chitchat_mix, tmp_path, 
     assert with_gold.selection.candidate_share.correction == GOLD_HUMAN and with_gold.selection.candidate_share.n_gold == 200
     assert without.selection.candidate_share.correction == CALIBRATION_SPLIT
     assert with_gold.selection.candidate_share.share > without.selection.candidate_share.share  # chitchat humans score below m0
+
+
+def test_cli_manifests_name_the_correction_and_the_gold_size(chitchat_mix, tmp_path):
+    import json
+
+    from tests.conftest import run_cli
+
+    corpus, gold = chitchat_mix
+    corpus.head(300).write_parquet(tmp_path / "corpus.parquet")
+    gold.head(120).write_parquet(tmp_path / "gold.parquet")
+    out = tmp_path / "corpus.scores.parquet"
+    result = run_cli("score", tmp_path / "corpus.parquet", "--encoder", "static", "--reference", tmp_path / "gold.parquet",
+                     "--keep", "text", "-o", out)
+    assert result.exit_code == 0, result.output
+    share = json.loads((tmp_path / "corpus.scores.manifest.json").read_text())["origin"]["synthetic_share"]
+    assert share["correction"] == GOLD_HUMAN and share["n_gold"] == 120
+    result = run_cli("rebuild", out, "--gold", tmp_path / "gold.parquet", "--encoder", "static",
+                     "--max-synthetic", "0.5", "-o", tmp_path / "train.parquet")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(next(tmp_path.glob("train*manifest.json")).read_text())
+    assert manifest["synthetic_share"]["candidates"]["correction"] == GOLD_HUMAN
+    assert manifest["synthetic_share"]["candidates"]["n_gold"] == 120
