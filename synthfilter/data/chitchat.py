@@ -7,7 +7,9 @@ pasted model output (unlike ShareGPT's user turns). Chat messages are short
 of one conversation, in order and across speakers, into blocks of the same
 size as the project's other paragraphs (200-600 characters after whitespace
 collapsing, through the same :func:`~synthfilter.data.text.keep_paragraph`
-gate).
+gate). From chitchat-dataset 0.9.0 that gives 32,174 blocks (mean 383
+characters) from 3,770 conversations; 3,396 conversations hold fewer than
+200 characters in all and give none.
 
 This source is *not* one of :data:`~synthfilter.data.schema.SOURCES`:
 :func:`~synthfilter.data.build_corpus` never samples it, and the shipped
