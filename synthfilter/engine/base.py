@@ -20,7 +20,7 @@ know nothing of the engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -74,9 +74,79 @@ class RecordSet(Protocol):
     """
 
     columns: Columns
+    #: Whether the records are spread over workers, so that global stages should use the
+    #: primitives below (sharded functions) rather than gather whole columns here.
+    sharded: bool
 
     def check_pairs(self, rows: np.ndarray, cols: np.ndarray, check: PairCheck) -> np.ndarray:
         """Apply ``check`` to the texts of records ``rows[i]`` and ``cols[i]`` (corpus positions)."""
+        ...
+
+    def map_shards(self, fn: Callable[..., Any], columns: Sequence[str], *, shared: Kept | None = None,
+                   keep: bool = False) -> list[Any] | Kept:
+        """Apply ``fn`` to each shard of ``columns``, where the shard is.
+
+        Parameters
+        ----------
+        fn : callable
+            ``fn(part)``, or ``fn(part, values)`` with ``shared``: ``part`` is a
+            :data:`Columns` of the shard's rows (the named columns, ``text``
+            allowed, plus ``pos``, their int64 corpus positions, ascending);
+            ``values`` is the list of every shard's value in ``shared``. It
+            must be picklable (a module-level function or a
+            :func:`functools.partial` of one).
+        columns : list of str
+            Columns the function reads.
+        shared : Kept, optional
+            Values kept by an earlier ``keep=True`` call (of this record set or
+            another), handed whole to every call.
+        keep : bool, default False
+            Leave the results with the engine and return a :class:`Kept`
+            handle instead of the results.
+
+        Returns
+        -------
+        list or Kept
+            One result per shard, in corpus order.
+        """
+        ...
+
+    def map_kept(self, kept: Kept, fn: Callable[[Any], Any]) -> list[Any]:
+        """Apply ``fn`` to each value of ``kept`` where it is; the (small) results, in order."""
+        ...
+
+    def group_by_key(self, emit: Callable[[Columns], tuple[np.ndarray, Columns]], columns: Sequence[str],
+                     reduce: Callable[[Columns], Any], *, buckets: int | None = None) -> list[Any]:
+        """A distributed group-by: rows hash-partitioned by key into buckets, ``reduce`` per bucket.
+
+        Parameters
+        ----------
+        emit : callable
+            ``emit(part) -> (keys, payload)`` on each shard (``part`` as in
+            :meth:`map_shards`): ``keys`` uint64, one per payload row;
+            ``payload`` columns of equal length. Rows go to bucket
+            ``key % buckets``, so equal keys meet in one bucket.
+        columns : list of str
+            Columns ``emit`` reads.
+        reduce : callable
+            ``reduce(payload)`` on the concatenated payload rows of one bucket
+            (in shard order); returns a small result.
+        buckets : int, optional
+            Buckets; the engine's choice by default.
+
+        Returns
+        -------
+        list
+            One result per bucket.
+        """
+        ...
+
+
+class Kept(Protocol):
+    """Per-shard values an engine holds for a later :meth:`RecordSet.map_shards` or :meth:`RecordSet.map_kept`."""
+
+    def __len__(self) -> int:
+        """Number of values (one per shard)."""
         ...
 
 
