@@ -16,6 +16,19 @@ Two kinds of stage make up a scoring pipeline:
 An :class:`Engine` runs record stages over a corpus and hands back a
 :class:`RecordSet`; it knows nothing of what a stage computes, and the stages
 know nothing of the engine.
+
+A record set also offers a few generic distributed primitives, so that a
+global stage can work where the records are instead of gathering wide
+columns (embeddings, sketches) in one process: :meth:`RecordSet.map_shards`
+(a function over each shard's columns, its results returned or kept with the
+engine as a :class:`Kept` handle and handed whole to a later call),
+:meth:`RecordSet.map_kept` (a function over each kept value, where it is) and
+:meth:`RecordSet.group_by_key` (rows hash-partitioned by a key into buckets, a
+function over each bucket). The local engine runs them in-process over one
+shard; the Ray engine as Ray tasks over the object store.
+:mod:`synthfilter.stages.sharded` writes the tail stage's k-NN index and
+MinHash LSH grouping with them; a record set whose ``sharded`` is true (Ray)
+gets those, the local engine keeps its single-index path.
 """
 
 from __future__ import annotations

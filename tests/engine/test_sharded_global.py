@@ -111,3 +111,29 @@ def test_on_ray_ivf_and_band_groups_equal_local(ray_records, local_records):
     got = sharded_candidate_pairs(ray_records, active)
     assert np.array_equal(got[0], rows) and np.array_equal(got[1], cols)
     assert "band_keys" not in set(dict.keys(ray_records.columns))
+
+
+def _exit_once(part, *, flag: str):
+    """Shard function that kills its worker the first time it runs anywhere, then counts rows."""
+    import os
+
+    try:
+        fd = os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return int(part["pos"].size), int(part["pos"][0])
+    os.close(fd)
+    os._exit(1)
+
+
+def test_on_ray_a_shard_task_whose_worker_dies_is_retried(ray_records, tmp_path):
+    import sys
+    from functools import partial
+
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    flag = tmp_path / "died"
+    got = ray_records.map_shards(partial(_exit_once, flag=str(flag)), ["embedding"])
+    assert flag.exists()
+    sizes, starts = zip(*got)
+    assert sum(sizes) == 6209 and starts[0] == 0 and list(starts) == sorted(starts)
