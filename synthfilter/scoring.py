@@ -190,6 +190,17 @@ def _plan(stages: Sequence[str], options: dict[str, Any], enc: Encoder | str, ba
     return record, global_, legacy
 
 
+def _prefetcher(stages: Sequence[Any], ctx: Any) -> Callable[[Any, dict[str, np.ndarray]], None]:
+    """Hands each record stage's finished columns to the global stages that can start early."""
+    early = [s for s in stages if hasattr(s, "prefetch")]
+
+    def on_stage_done(_stage: Any, columns: dict[str, np.ndarray]) -> None:
+        for stage in early:
+            stage.prefetch(columns, ctx)
+
+    return on_stage_done
+
+
 def _builtin_origin() -> Any:
     from synthfilter.origin import OriginStage
 
@@ -221,12 +232,17 @@ def score_with_report(
     engine: str = "local",
     ray_address: str | None = None,
     num_workers: int | None = None,
+    reuse: bool = False,
 ) -> ScoreResult:
     """Score records and return the table with the run's information.
 
     Parameters are those of :func:`score`; ``source`` names the data in error
     messages. With ``engine="ray"`` the table also has a ``shard`` column
-    (the input shard of each record).
+    (the input shard of each record). With ``reuse`` (the CLI's default), a
+    local run whose every input, id and option equals an earlier run's takes
+    that run's score columns from :class:`~synthfilter.runcache.RunCache`
+    instead of computing them (``info["reused_run"]`` then names it), and a
+    computed run is stored there.
     """
     from synthfilter.engine import GlobalContext, get_engine
 
@@ -260,19 +276,40 @@ def score_with_report(
                "model": model, "trusted": trusted}
     record_stages, global_stages, legacy = _plan(stages, options, enc, batch_size, show_progress, engine)
 
+    base_columns = ["id", *[c for c in keep if c != "id"]]
+    run_cache = None
+    key = None
+    if reuse and engine == "local" and not legacy:
+        from synthfilter.runcache import RunCache
+
+        key = _run_key(corpus, groups, ref_source, enc, record_stages, stages, options, seed)
+        if key is not None:
+            run_cache = RunCache()
+            start = time.perf_counter()
+            hit = run_cache.load(key, corpus.height)
+            if hit is not None:
+                columns, stored = hit
+                timings["reused_run"] = time.perf_counter() - start
+                table = pl.concat([corpus.select(base_columns), columns], how="horizontal")
+                info = {**stored, "timings_s": {k_: round(v, 3) for k_, v in timings.items()},
+                        "reused_run": key}
+                return ScoreResult(table=table, info=info)
+
     carry = keep + ([group_column] if group_column and group_column not in keep else [])
-    start = time.perf_counter()
-    records = eng.map_records(corpus, record_stages, carry=carry)
-    timings["per_record"] = time.perf_counter() - start
-    if engine != "local":
-        groups = document_ids(records.frame, group_column, source)
     reference_records = None
     if ref_source is not None:
         start = time.perf_counter()
         reference_records = eng.map_records(ref_source, record_stages[:1])
         timings["encode_reference"] = time.perf_counter() - start
-
-    ctx = GlobalContext(reference=reference_records, groups=groups, seed=seed)
+    ctx = GlobalContext(reference=reference_records, groups=groups if engine == "local" else None, seed=seed)
+    start = time.perf_counter()
+    if engine == "local":
+        records = eng.map_records(corpus, record_stages, carry=carry,
+                                  on_stage_done=_prefetcher([s for _, s, _ in global_stages], ctx))
+    else:
+        records = eng.map_records(corpus, record_stages, carry=carry)
+        ctx.groups = groups = document_ids(records.frame, group_column, source)
+    timings["per_record"] = time.perf_counter() - start
     added: list[pl.DataFrame] = []
     for name, stage, columns in global_stages:
         start = time.perf_counter()
@@ -290,7 +327,7 @@ def score_with_report(
         if frame.height != records.frame.height:  # pragma: no cover - stage contract
             raise RuntimeError(f"stage {name} returned {frame.height} rows for {records.frame.height} records")
         added.append(frame)
-    base = records.frame.select("id", *[c for c in keep if c != "id"])
+    base = records.frame.select(base_columns)
     if engine != "local":
         base = base.with_columns(records.frame.get_column("shard"))
     table = pl.concat([base, *added], how="horizontal")
@@ -299,12 +336,42 @@ def score_with_report(
         "stages": list(stages),
         "engine": eng.name,
         "records": table.height,
-        "timings_s": {k_: round(v, 3) for k_, v in timings.items()},
         **ctx.info,
     }
+    if run_cache is not None and key is not None:
+        run_cache.save(key, table.drop(base_columns), info)
+    info["timings_s"] = {k_: round(v, 3) for k_, v in timings.items()}
     if engine != "local":
         info["engine_info"] = eng.describe()
     return ScoreResult(table=table, info=info)
+
+
+def _run_key(corpus: pl.DataFrame, groups: list[str] | None, reference: pl.DataFrame | None, enc: Encoder,
+             record_stages: Sequence[Any], stages: Sequence[str], options: dict[str, Any], seed: int) -> str | None:
+    """The :func:`~synthfilter.runcache.run_key` of a local run of built-in stages; ``None`` if it has none.
+
+    A run with a registered third-party stage, or a detector without a
+    content id, is never reused: nothing says what its output depends on.
+    """
+    import synthfilter
+    from synthfilter.runcache import run_key
+    from synthfilter.stages import OriginRecordStage
+
+    if not set(stages) <= {"origin", "tails"}:
+        return None
+    model_id = None
+    for stage in record_stages:
+        if isinstance(stage, OriginRecordStage):
+            stage.setup()
+            model_id = getattr(stage.scorer_, "model_id_", None)
+            if model_id is None:
+                return None
+    settings = {
+        "synthfilter": synthfilter.__version__, "encoder": enc.id, "model": model_id, "stages": list(stages),
+        "seed": seed, **{k: options[k] for k in ("k", "dup_threshold", "text_dup_threshold", "index")},
+    }
+    return run_key(corpus.get_column("text").to_list(), settings, groups=groups,
+                   reference=None if reference is None else reference.get_column("text").to_list())
 
 
 def _run_legacy(stage: Stage, records: Any, reference_records: Any, enc: Encoder, ref_source: Any,

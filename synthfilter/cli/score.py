@@ -61,12 +61,16 @@ from synthfilter.shards import MANIFEST_NAME, is_sharded, read_sharded, resolve_
 @batch_size_option()
 @seed_option
 @engine_options
+@click.option("--recompute", is_flag=True,
+              help="Compute every score again even when an identical earlier run (same texts, encoder, detector, "
+                   "options and seed) is cached; the embeddings, detector scores and sketches of texts seen "
+                   "before are still taken from their caches.")
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
 def command(corpus: Path, output: Path | None, text_column: str, id_column: str | None, keep: tuple[str, ...],
             group_column: str | None, encoder: str, model: str, trusted_model: bool, reference: Path | None,
             reference_text_column: str,
             k: int, dup_threshold: float, text_dup_threshold: float, index: str, max_text_chars: int,
-            batch_size: int, seed: int, engine: str, ray_address: str | None,
+            batch_size: int, seed: int, engine: str, ray_address: str | None, recompute: bool,
             quiet: bool) -> None:
     """Score CORPUS (Parquet, JSONL or CSV) record by record.
 
@@ -78,6 +82,11 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
     With --engine ray the per-record stages run on a Ray cluster and the
     scores are written as a folder of Parquet shards (one per input shard)
     with one manifest.json.
+
+    Re-running on an unchanged corpus with the same settings reuses the
+    earlier run's scores (the manifest names it under reused_run); texts seen
+    before are never encoded, scored or sketched again. --recompute forces a
+    fresh computation.
 
     \b
     Example:
@@ -127,6 +136,7 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
         reference=ref_frame, k=k, dup_threshold=dup_threshold,
         text_dup_threshold=parse_text_dup_threshold(text_dup_threshold), index=index, seed=seed,
         batch_size=batch_size, max_text_chars=max_text_chars, show_progress=not quiet, source=str(corpus),
+        reuse=not recompute,
     )
     params = {"text_column": text_column, "id_column": id_column, "keep": list(keep),
               "group_column": group_column, "encoder": encoder,

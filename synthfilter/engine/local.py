@@ -98,8 +98,8 @@ class LocalEngine:
     def __init__(self, batch_rows: int | None = None) -> None:
         self.batch_rows = batch_rows
 
-    def map_records(self, source: pl.DataFrame, stages: Sequence[RecordStage],
-                    carry: Sequence[str] = ()) -> LocalRecordSet:
+    def map_records(self, source: pl.DataFrame, stages: Sequence[RecordStage], carry: Sequence[str] = (),
+                    on_stage_done: Callable[[RecordStage, Columns], None] | None = None) -> LocalRecordSet:
         """Run ``stages`` over a validated corpus frame (``id``, ``text``, ...).
 
         Parameters
@@ -110,6 +110,11 @@ class LocalEngine:
             Run in order; each sees the columns of the ones before.
         carry : list of str
             Input columns to hand back beside ``id``.
+        on_stage_done : callable, optional
+            ``on_stage_done(stage, columns)`` is called as soon as a stage's
+            columns are known for the whole corpus (right after the stage
+            when the corpus is one batch, else at the end), so that work which
+            needs only those columns can start while later stages run.
 
         Returns
         -------
@@ -119,13 +124,19 @@ class LocalEngine:
         for stage in stages:
             stage.setup()
         step = self.batch_rows or max(len(texts), 1)
+        whole = step >= len(texts)
         parts: list[Columns] = []
         for start in range(0, len(texts), step):
             batch: Columns = {"text": np.asarray(texts[start:start + step], dtype=object)}
             for stage in stages:
                 batch.update(stage.process(batch))
+                if whole and on_stage_done is not None:
+                    on_stage_done(stage, {k: v for k, v in batch.items() if k != "text"})
             batch.pop("text")
             parts.append(batch)
         columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else {}
+        if not whole and on_stage_done is not None:
+            for stage in stages:
+                on_stage_done(stage, columns)
         frame = source.select("id", *[c for c in carry if c not in ("id",)])
         return LocalRecordSet(columns, frame, texts)

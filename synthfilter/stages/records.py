@@ -17,6 +17,8 @@ from synthfilter.engine.base import Columns
 from synthfilter.stages import textdup
 
 EMBEDDING = "embedding"
+#: Version of the cached sketch rows (bump when their computation changes).
+SKETCH_FORMAT = "v1"
 
 
 class EncodeStage:
@@ -113,27 +115,58 @@ class SketchStage:
     normal forms are exact duplicates); ``band_keys`` (``(n, bands)`` uint64)
     are the MinHash LSH band keys of its character shingles (see
     :mod:`synthfilter.stages.textdup`); texts that share a band key are
-    candidate near-duplicates.
+    candidate near-duplicates. Both are cached by text (SHA-256) beside the
+    embeddings, so a re-run sketches only the texts it has not seen.
 
     Parameters
     ----------
     text_dup_threshold : float or None
         Jaccard threshold the banding is chosen for; ``None``: ``norm_key`` only.
+    cache : bool, default True
+        Keep the keys in ``<cache folder>/sketches`` (see
+        :func:`synthfilter.cache.default_cache_dir`).
     """
 
     name = "sketch"
 
-    def __init__(self, text_dup_threshold: float | None = 0.8) -> None:
-        self.text_dup_threshold = text_dup_threshold
+    def __init__(self, text_dup_threshold: float | None = 0.8, cache: bool = True) -> None:
+        self.text_dup_threshold, self.cache = text_dup_threshold, cache
         self.columns = ("norm_key",) + (("band_keys",) if text_dup_threshold is not None else ())
 
     def setup(self) -> None:
         """Nothing to load."""
 
+    def _compute(self, texts: list[str]) -> np.ndarray:
+        parts = [textdup.norm_keys(texts)]
+        if self.text_dup_threshold is not None:
+            parts.append(textdup.band_keys_of(texts, self.text_dup_threshold))
+        return np.concatenate(parts, axis=1)
+
+    def _store(self) -> Any:
+        """The cache of this banding's rows: ``norm_key`` then the band keys."""
+        from synthfilter.cache import ArrayStore, default_cache_dir
+        from synthfilter.neardup import lsh_bands
+
+        name, width = "norm", 2
+        if self.text_dup_threshold is not None:
+            bands, rows = lsh_bands(self.text_dup_threshold, textdup.NUM_PERM)
+            name += (f"-minhash-s{textdup.SHINGLE_SIZE}-p{textdup.NUM_PERM}-seed{textdup.MINHASH_SEED}"
+                     f"-b{bands}r{rows}")
+            width += bands
+        return ArrayStore(default_cache_dir() / "sketches" / f"{SKETCH_FORMAT}-{name}.sqlite", width=width,
+                          dtype=np.uint64)
+
     def process(self, batch: Columns) -> Columns:
         """Keys of ``batch["text"]``."""
+        from synthfilter.cache import cached_rows
+
         texts = [str(t) for t in batch["text"]]
-        out = {"norm_key": textdup.norm_keys(texts)}
+        if self.cache:
+            with self._store() as store:
+                keys, _, _ = cached_rows(texts, store, self._compute)
+        else:
+            keys = self._compute(texts)
+        out = {"norm_key": np.ascontiguousarray(keys[:, :2])}
         if self.text_dup_threshold is not None:
-            out["band_keys"] = textdup.band_keys_of(texts, self.text_dup_threshold)
+            out["band_keys"] = np.ascontiguousarray(keys[:, 2:])
         return out

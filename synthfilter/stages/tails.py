@@ -11,6 +11,10 @@ first record, exactly as :class:`~synthfilter.tails.TailScorer` numbers them.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -42,6 +46,51 @@ class TailGlobalStage:
         self.k, self.dup_threshold = k, dup_threshold
         self.text_dup_threshold, self.index = text_dup_threshold, index
         self.nlist, self.nprobe = nlist, nprobe
+        self._pending: _Background | None = None
+
+    def _knn(self, embeddings: np.ndarray, reference: np.ndarray | None, seed: int) -> Any:
+        return knn_tails(embeddings, reference, k=self.k, dup_threshold=self.dup_threshold,
+                         text_dup_threshold=self.text_dup_threshold, index=self.index, seed=seed,
+                         nlist=self.nlist, nprobe=self.nprobe)
+
+    def prefetch(self, columns: Columns, ctx: GlobalContext) -> bool:
+        """Start the k-NN part in a background thread once the corpus's embeddings are known.
+
+        The k-NN index needs only the ``embedding`` column, so an engine that
+        has it for the whole corpus before the other record stages finish
+        (the local engine) lets the index be built while they run; FAISS
+        releases the GIL. :meth:`run` then takes the result, and computes it
+        itself when nothing was started or the embeddings differ. The result
+        is the same either way (the graph is built on one thread).
+
+        Parameters
+        ----------
+        columns : dict of numpy.ndarray
+            The corpus's columns so far.
+        ctx : GlobalContext
+            With the reference's records, when rarity is against a reference.
+
+        Returns
+        -------
+        bool
+            Whether the work was started.
+        """
+        if "embedding" not in columns or self._pending is not None:
+            return False
+        self._pending = _Background(self._knn, columns["embedding"], _reference_embeddings(ctx), ctx.seed)
+        return True
+
+    def _take_pending(self, embeddings: np.ndarray, reference: np.ndarray | None, seed: int) -> Any:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        knn = pending.result()  # joined even when unusable, so no thread outlives the run
+        started_with, started_reference, started_seed = pending.args
+        same = (started_seed == seed and np.array_equal(started_with, embeddings)
+                and (started_reference is reference
+                     or (started_reference is not None and reference is not None
+                         and np.array_equal(started_reference, reference))))
+        return knn if same else None
 
     def run(self, records: RecordSet, ctx: GlobalContext) -> Columns:
         """Tail columns for every record, in order."""
@@ -54,10 +103,10 @@ class TailGlobalStage:
                                     text_dup_threshold=self.text_dup_threshold, index=self.index, seed=ctx.seed,
                                     nlist=self.nlist, nprobe=self.nprobe)
         else:
-            reference = None if ctx.reference is None else ctx.reference.columns["embedding"]
-            knn = knn_tails(cols["embedding"], reference, k=self.k, dup_threshold=self.dup_threshold,
-                            text_dup_threshold=self.text_dup_threshold, index=self.index, seed=ctx.seed,
-                            nlist=self.nlist, nprobe=self.nprobe)
+            reference = _reference_embeddings(ctx)
+            knn = self._take_pending(cols["embedding"], reference, ctx.seed)
+            if knn is None:
+                knn = self._knn(cols["embedding"], reference, ctx.seed)
         ctx.info["tails"] = knn.info
         n = knn.rarity.size
         rows, targets = [], []
@@ -91,6 +140,34 @@ class TailGlobalStage:
             "dup_cluster": clusters,
             "is_near_duplicate": ~first_seen,
         }
+
+
+def _reference_embeddings(ctx: GlobalContext) -> np.ndarray | None:
+    return None if ctx.reference is None else ctx.reference.columns["embedding"]
+
+
+class _Background:
+    """``fn(*args)`` in a daemon thread (an interrupt does not wait for it); :meth:`result` joins."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.args = args
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, args=(fn,), name="synthfilter-knn", daemon=True)
+        self._thread.start()
+
+    def _work(self, fn: Callable[..., Any]) -> None:
+        try:
+            self._value = fn(*self.args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread by result()
+            self._error = exc
+
+    def result(self) -> Any:
+        """The function's value, or its exception raised here."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def components(n: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from synthfilter.neardup import jaccard, lsh_bands, shingles
+from synthfilter.neardup import band_keys, jaccard, lsh_bands, minhash_signatures, shingle_hashes, shingles
 from synthfilter.normalise import normalise_text
 
 #: MinHash settings of :func:`synthfilter.neardup.near_duplicate_pairs`.
@@ -48,34 +48,13 @@ def band_keys_of(texts: Sequence[str], threshold: float) -> np.ndarray:
     """MinHash LSH band keys, ``(n, bands)`` uint64; a row of zeros for a blank text.
 
     The signature is the one :func:`~synthfilter.neardup.near_duplicate_pairs`
-    uses (the vectorised ``minhash_signatures`` and ``band_keys`` of
-    :mod:`synthfilter.neardup` where present, else datasketch's ``MinHash``
-    with each band's values hashed to 64 bits, as ``MinHashLSH`` keys them),
-    banded by :func:`~synthfilter.neardup.lsh_bands`.
+    uses (:func:`~synthfilter.neardup.minhash_signatures` of the hashed
+    shingles, then :func:`~synthfilter.neardup.band_keys`), banded by
+    :func:`~synthfilter.neardup.lsh_bands`.
     """
     bands, rows = lsh_bands(threshold, NUM_PERM)
-    try:  # the vectorised MinHash of synthfilter.neardup, where this version has it
-        from synthfilter.neardup import band_keys, minhash_signatures, shingle_hashes
-    except ImportError:
-        pass
-    else:
-        signatures = minhash_signatures(shingle_hashes(list(texts), SHINGLE_SIZE), NUM_PERM, seed=MINHASH_SEED)
-        return np.asarray(band_keys(signatures, bands, rows), dtype=np.uint64)
-    from datasketch import MinHash
-
-    out = np.zeros((len(texts), bands), dtype=np.uint64)
-    for i, text in enumerate(texts):
-        own = shingles(text, SHINGLE_SIZE)
-        if not own:
-            continue
-        sketch = MinHash(num_perm=NUM_PERM, seed=MINHASH_SEED)
-        sketch.update_batch([g.encode("utf-8") for g in own])
-        values = np.asarray(sketch.hashvalues, dtype=np.uint64)
-        for b in range(bands):
-            digest = hashlib.blake2b(values[b * rows:(b + 1) * rows].tobytes(), digest_size=8,
-                                     person=b.to_bytes(2, "little")).digest()
-            out[i, b] = np.frombuffer(digest, dtype=np.uint64)[0]
-    return out
+    signatures = minhash_signatures(shingle_hashes(list(texts), SHINGLE_SIZE), NUM_PERM, seed=MINHASH_SEED)
+    return np.asarray(band_keys(signatures, bands, rows), dtype=np.uint64)
 
 
 def exact_pairs(norm_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,8 @@ from synthfilter.atomic import recover
 
 pytestmark = pytest.mark.slow
 
-_VOLATILE = {"created_utc", "timings_s"}
+# Which earlier run a re-run reused is provenance, like the times, not a difference in the outputs.
+_VOLATILE = {"created_utc", "timings_s", "reused_run"}
 _WORDS = ("river stone market window garden letter morning winter station engine harbour village teacher "
           "doctor paper kitchen county mountain railway orchard bridge candle violin pocket ladder summer").split()
 
