@@ -21,7 +21,8 @@ A record set also offers a few generic distributed primitives, so that a
 global stage can work where the records are instead of gathering wide
 columns (embeddings, sketches) in one process: :meth:`RecordSet.map_shards`
 (a function over each shard's columns, its results returned or kept with the
-engine as a :class:`Kept` handle and handed whole to a later call),
+engine as a :class:`Kept` handle), :meth:`RecordSet.map_shard_pairs` (a
+function over every pair of a shard and a kept value, combined per shard),
 :meth:`RecordSet.map_kept` (a function over each kept value, where it is) and
 :meth:`RecordSet.group_by_key` (rows hash-partitioned by a key into buckets, a
 function over each bucket). The local engine runs them in-process over one
@@ -95,24 +96,19 @@ class RecordSet(Protocol):
         """Apply ``check`` to the texts of records ``rows[i]`` and ``cols[i]`` (corpus positions)."""
         ...
 
-    def map_shards(self, fn: Callable[..., Any], columns: Sequence[str], *, shared: Kept | None = None,
-                   keep: bool = False) -> list[Any] | Kept:
+    def map_shards(self, fn: Callable[[Columns], Any], columns: Sequence[str], *, keep: bool = False
+                   ) -> list[Any] | Kept:
         """Apply ``fn`` to each shard of ``columns``, where the shard is.
 
         Parameters
         ----------
         fn : callable
-            ``fn(part)``, or ``fn(part, values)`` with ``shared``: ``part`` is a
-            :data:`Columns` of the shard's rows (the named columns, ``text``
-            allowed, plus ``pos``, their int64 corpus positions, ascending);
-            ``values`` is the list of every shard's value in ``shared``. It
-            must be picklable (a module-level function or a
-            :func:`functools.partial` of one).
+            ``fn(part)``: ``part`` is a :data:`Columns` of the shard's rows
+            (the named columns, ``text`` allowed, plus ``pos``, their int64
+            corpus positions, ascending). It must be picklable (a
+            module-level function or a :func:`functools.partial` of one).
         columns : list of str
             Columns the function reads.
-        shared : Kept, optional
-            Values kept by an earlier ``keep=True`` call (of this record set or
-            another), handed whole to every call.
         keep : bool, default False
             Leave the results with the engine and return a :class:`Kept`
             handle instead of the results.
@@ -121,6 +117,22 @@ class RecordSet(Protocol):
         -------
         list or Kept
             One result per shard, in corpus order.
+        """
+        ...
+
+    def map_shard_pairs(self, fn: Callable[[Columns, Any], Any], columns: Sequence[str], kept: Kept,
+                        combine: Callable[[list[Any]], Any]) -> list[Any]:
+        """For each shard: ``combine([fn(part, value) for value in kept])``, every call where its data is.
+
+        Each ``fn`` call sees one shard's rows (as in :meth:`map_shards`) and
+        one kept value (of this record set or another), so no call holds
+        more than one shard of each; ``combine`` gets that shard's partial
+        results, in the order of ``kept``, and returns a small result.
+
+        Returns
+        -------
+        list
+            One combined result per shard, in corpus order.
         """
         ...
 
@@ -156,7 +168,7 @@ class RecordSet(Protocol):
 
 
 class Kept(Protocol):
-    """Per-shard values an engine holds for a later :meth:`RecordSet.map_shards` or :meth:`RecordSet.map_kept`."""
+    """Per-shard values an engine holds for :meth:`RecordSet.map_shard_pairs` or :meth:`RecordSet.map_kept`."""
 
     def __len__(self) -> int:
         """Number of values (one per shard)."""

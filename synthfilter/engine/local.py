@@ -60,11 +60,16 @@ class LocalRecordSet:
             parts.append(part)
         return parts
 
-    def map_shards(self, fn: Callable[..., Any], columns: Sequence[str], *, shared: LocalKept | None = None,
-                   keep: bool = False) -> list[Any] | LocalKept:
+    def map_shards(self, fn: Callable[[Columns], Any], columns: Sequence[str], *, keep: bool = False
+                   ) -> list[Any] | LocalKept:
         """Apply ``fn`` to each shard in turn (see :meth:`synthfilter.engine.base.RecordSet.map_shards`)."""
-        out = [fn(part) if shared is None else fn(part, list(shared.values)) for part in self._parts(columns)]
+        out = [fn(part) for part in self._parts(columns)]
         return LocalKept(out) if keep else out
+
+    def map_shard_pairs(self, fn: Callable[[Columns, Any], Any], columns: Sequence[str], kept: LocalKept,
+                        combine: Callable[[list[Any]], Any]) -> list[Any]:
+        """``combine([fn(part, v) for v in kept])`` for each shard, in turn."""
+        return [combine([fn(part, value) for value in kept.values]) for part in self._parts(columns)]
 
     def map_kept(self, kept: LocalKept, fn: Callable[[Any], Any]) -> list[Any]:
         """Apply ``fn`` to each kept value."""

@@ -127,11 +127,19 @@ def _assemble(blocks: Sequence[dict], offsets: np.ndarray, columns: Sequence[str
     return part
 
 
-def _shard_task(fn: Callable[..., Any], offsets: np.ndarray, columns: Sequence[str], n_blocks: int, n_shared: int,
-                *args: Any) -> Any:
-    """Ray task body of :meth:`RayRecordSet.map_shards` (``n_shared < 0``: no shared values)."""
-    part = _assemble(args[:n_blocks], offsets, columns)
-    return fn(part) if n_shared < 0 else fn(part, list(args[n_blocks:]))
+def _shard_task(fn: Callable[[Columns], Any], offsets: np.ndarray, columns: Sequence[str], *blocks: dict) -> Any:
+    """Ray task body of :meth:`RayRecordSet.map_shards`."""
+    return fn(_assemble(blocks, offsets, columns))
+
+
+def _pair_task(fn: Callable[[Columns, Any], Any], offsets: np.ndarray, columns: Sequence[str], value: Any,
+               *blocks: dict) -> Any:
+    """Ray task body of :meth:`RayRecordSet.map_shard_pairs`: one shard against one kept value."""
+    return fn(_assemble(blocks, offsets, columns), value)
+
+
+def _combine_task(combine: Callable[[list[Any]], Any], *partials: Any) -> Any:
+    return combine(list(partials))
 
 
 def _kept_task(fn: Callable[[Any], Any], value: Any) -> Any:
@@ -230,27 +238,40 @@ class RayRecordSet:
                                       if idx.size]
         return self._parts_cache[key]
 
-    def map_shards(self, fn: Callable[..., Any], columns: Sequence[str], *, shared: RayKept | None = None,
-                   keep: bool = False) -> list[Any] | RayKept:
+    def map_shards(self, fn: Callable[[Columns], Any], columns: Sequence[str], *, keep: bool = False
+                   ) -> list[Any] | RayKept:
         """Apply ``fn`` to each shard as a Ray task, where its blocks are.
 
         See :meth:`synthfilter.engine.base.RecordSet.map_shards`. The shards
         are contiguous groups of the dataset's blocks (as many as the input
-        had shards, at least one per worker); ``shared`` values are passed as
-        object references, so each task fetches them from the object store,
-        never through the driver.
+        had shards, at least one per worker).
         """
         import ray
 
         task = ray.remote(num_cpus=ACTOR_CPUS, max_retries=MAX_RETRIES)(_shard_task)
-        extra = [] if shared is None else list(shared.refs)
-        n_shared = -1 if shared is None else len(extra)
         with self._engine.errors():
-            refs = [task.remote(fn, self._offsets, list(columns), len(group), n_shared, *group, *extra)
-                    for group in self._parts(columns)]
+            refs = [task.remote(fn, self._offsets, list(columns), *group) for group in self._parts(columns)]
             if keep:
                 ray.wait(refs, num_returns=len(refs), fetch_local=False)
                 return RayKept(refs)
+            return ray.get(refs)
+
+    def map_shard_pairs(self, fn: Callable[[Columns, Any], Any], columns: Sequence[str], kept: RayKept,
+                        combine: Callable[[list[Any]], Any]) -> list[Any]:
+        """One Ray task per (shard, kept value), one combining task per shard; only the combined results come back.
+
+        See :meth:`synthfilter.engine.base.RecordSet.map_shard_pairs`. The
+        kept values and the partial results go through the object store;
+        a task holds one shard's rows and one kept value.
+        """
+        import ray
+
+        pair = ray.remote(num_cpus=ACTOR_CPUS, max_retries=MAX_RETRIES)(_pair_task)
+        join = ray.remote(num_cpus=ACTOR_CPUS, max_retries=MAX_RETRIES)(_combine_task)
+        with self._engine.errors():
+            refs = [join.remote(combine, *[pair.remote(fn, self._offsets, list(columns), value, *group)
+                                           for value in kept.refs])
+                    for group in self._parts(columns)]
             return ray.get(refs)
 
     def map_kept(self, kept: RayKept, fn: Callable[[Any], Any]) -> list[Any]:

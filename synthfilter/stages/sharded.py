@@ -21,12 +21,14 @@ k-NN (:func:`sharded_knn_tails`), the steps of :mod:`synthfilter.knn_index`:
    same seeded sample of queries against exact search (both searched shard
    by shard and merged), reaches the target, as
    :func:`~synthfilter.knn_index.choose_nprobe` chooses it;
-3. each shard's queries are searched against every shard's index (the
-   indexes travel through the engine's store, not the driver), the per-shard
-   top ``k + 1`` lists merged (:func:`~synthfilter.knn_index.merge_neighbours`)
-   and the query's own entry dropped; only each record's mean distance and
-   its near-duplicate edges (cosine >= ``dup_threshold`` among its k-NN)
-   come back;
+3. each shard's queries are searched against each shard's index, one task
+   per pair (:meth:`~synthfilter.engine.base.RecordSet.map_shard_pairs`:
+   no task holds more than one shard of the index; the indexes and the
+   partial lists travel through the engine's store, not the driver), the
+   per-shard top ``k + 1`` lists merged per query shard
+   (:func:`~synthfilter.knn_index.merge_neighbours`) and the query's own
+   entry dropped; only each record's mean distance and its near-duplicate
+   edges (cosine >= ``dup_threshold`` among its k-NN) come back;
 4. rarity is the percentile of each distance among the sorted reference
    distances (:func:`~synthfilter.knn_index.rarity_from_distances`).
 
@@ -169,29 +171,28 @@ def _aligned_exact(queries: np.ndarray, positions: np.ndarray, n_queries: int, v
     return sims, out_ids
 
 
-def _search_values(values: list[Any], queries: np.ndarray, positions: np.ndarray, n_queries: int, kk: int,
-                   nprobe: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``kk`` of ``queries`` (at corpus ``positions`` of ``n_queries``) over every shard's index, merged."""
-    found = []
-    for value in values:
-        if value is None:
-            continue
-        if isinstance(value, tuple):
-            vectors, ids = value
-            found.append(_aligned_exact(queries, positions, n_queries, vectors, ids, kk))
-        else:
-            found.append(search_index(faiss.deserialize_index(value), queries, kk, nprobe=nprobe))
-    return merge_neighbours(found, kk)
-
-
-def _search_part(part: Columns, values: list[Any], *, column: str, k: int, exclude_self: bool,
-                 nprobe: int | None, dup_threshold: float | None, n_queries: int) -> tuple[np.ndarray, ...]:
-    """One shard's queries against all shards: positions, mean distances (unclipped), near-duplicate edges."""
-    pos = part["pos"]
+def _search_one(part: Columns, value: Any, *, column: str, kk: int, nprobe: int | None, n_queries: int) -> Any:
+    """One shard's queries against one shard's index: positions and their top ``kk`` there (positions as ids)."""
     q = _vectors(part, column)
     if q is None:
-        return pos, np.zeros(0, np.float32), _EMPTY, _EMPTY
-    sims, ids = _search_values(values, q, pos, n_queries, k + int(exclude_self), nprobe)
+        return None
+    pos = part["pos"]
+    if value is None:  # an empty index shard
+        return pos, np.zeros((pos.size, 0), np.float32), np.zeros((pos.size, 0), np.int64)
+    if isinstance(value, tuple):
+        vectors, ids = value
+        return (pos, *_aligned_exact(q, pos, n_queries, vectors, ids, kk))
+    return (pos, *search_index(faiss.deserialize_index(value), q, kk, nprobe=nprobe))
+
+
+def _merge_part(found: list[Any], *, kk: int, exclude_self: bool, dup_threshold: float | None
+                ) -> tuple[np.ndarray, ...]:
+    """One shard's per-index top lists merged: positions, mean distances (unclipped), near-duplicate edges."""
+    found = [f for f in found if f is not None]
+    if not found:
+        return _EMPTY, np.zeros(0, np.float32), _EMPTY, _EMPTY
+    pos = found[0][0]
+    sims, ids = merge_neighbours([(s, i) for _, s, i in found], kk)
     if exclude_self:
         sims, ids = drop_self(sims, ids, pos)
     dist = knn_distance(sims, clip=False)
@@ -340,9 +341,10 @@ def search_sharded(queries: RecordSet, index: ShardedIndex, k: int, *, exclude_s
     rows, cols : numpy.ndarray of int64
         Edges (query, neighbour) at or above ``dup_threshold``.
     """
-    fn = partial(_search_part, column=column, k=k, exclude_self=exclude_self, nprobe=index.nprobe,
-                 dup_threshold=dup_threshold, n_queries=_size(queries))
-    parts = queries.map_shards(fn, [column], shared=index.kept)
+    kk = k + int(exclude_self)
+    search = partial(_search_one, column=column, kk=kk, nprobe=index.nprobe, n_queries=_size(queries))
+    merge = partial(_merge_part, kk=kk, exclude_self=exclude_self, dup_threshold=dup_threshold)
+    parts = queries.map_shard_pairs(search, [column], index.kept, merge)
     distance = np.zeros(_size(queries), dtype=np.float32)
     for pos, dist, _, _ in parts:
         distance[pos] = dist

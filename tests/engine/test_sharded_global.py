@@ -137,3 +137,15 @@ def test_on_ray_a_shard_task_whose_worker_dies_is_retried(ray_records, tmp_path)
     assert flag.exists()
     sizes, starts = zip(*got)
     assert sum(sizes) == 6209 and starts[0] == 0 and list(starts) == sorted(starts)
+
+
+def test_on_ray_rarity_against_a_reference_equals_local(ray_cluster, heldout_shards, heldout):
+    from synthfilter.scoring import score_with_report
+    from synthfilter.shards import read_sharded
+
+    reference = heldout.slice(0, 1500).with_columns(text=heldout["text"].slice(0, 1500) + " (ref)")
+    local = score_with_report(read_sharded(heldout_shards), encoder="static", model=None, reference=reference)
+    remote = score_with_report(heldout_shards, encoder="static", model=None, reference=reference, engine="ray")
+    assert remote.info["tails"]["rarity_against"] == "reference" == local.info["tails"]["rarity_against"]
+    assert remote.info["tails"]["sharded"]["shards"] >= 2
+    assert remote.table.drop("shard").equals(local.table)
