@@ -5,11 +5,15 @@ record stages run in ``map_batches`` over an actor pool whose actors load the
 models once (from the installed package, never downloaded) and take a
 fraction of a CPU each, so a pool as large as the cluster's CPU count leaves
 room for the read tasks and never deadlocks. The order of records is kept
-(shard by shard, row by row). Only the stages' columns (vectors, keys,
-scores) and the ids come back to the driver; the texts stay in the cluster's
-object store, where the pair checks of global stages run as Ray tasks.
-Actors and tasks are retried when a worker dies, so a lost worker costs time,
-not a different answer.
+(shard by shard, row by row). Only the stages' one-dimensional columns
+(scores, flags) and the ids come back to the driver; the texts and the wide
+columns (embeddings, MinHash band keys) stay in the cluster's object store.
+Global stages work on them there through the record set's primitives
+(:meth:`RayRecordSet.map_shards`, :meth:`RayRecordSet.map_shard_pairs`,
+:meth:`RayRecordSet.map_kept`, :meth:`RayRecordSet.group_by_key`, and the
+pair checks), which run as Ray tasks over contiguous groups of the dataset's
+blocks. Actors and tasks are retried when a worker dies, so a lost worker
+costs time, not a different answer.
 """
 
 from __future__ import annotations
