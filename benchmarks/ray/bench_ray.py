@@ -22,11 +22,16 @@ in the object store, the k-NN and the band-key group-by run shard by shard
 (:mod:`synthfilter.stages.sharded`), and the driver's peak resident memory is
 reported with the columns it had to gather (none of the wide ones).
 
+Part 4 (``--part gold``) times ``rebuild --gold`` on both engines (the
+held-out split scored on Ray in 4 shards, 600 gold texts of which 150 are
+exact copies of candidates) and checks that the decisions are equal.
+
 Usage::
 
     python benchmarks/ray/bench_ray.py --part workers --records 2000
     python benchmarks/ray/bench_ray.py --part driver --records 1000000
     python benchmarks/ray/bench_ray.py --part sharded --records 200000 --shards 8 --nlist 1024 --nprobe 8
+    python benchmarks/ray/bench_ray.py --part gold --shards 4
 """
 
 from __future__ import annotations
@@ -245,6 +250,52 @@ def sharded_part(records: int, shards: int, nlist: int, nprobe: int, inputs: Pat
     return result
 
 
+def gold_part(shards: int) -> dict:
+    """``rebuild --gold`` on both engines: the held-out split scored on Ray, 600 gold texts (150 exact copies)."""
+    import ray
+
+    from synthfilter.rebuild import RebuildPolicy, rebuild
+    from synthfilter.rebuild.distributed import rebuild_sharded
+    from synthfilter.scoring import score_with_report
+    from synthfilter.shards import read_sharded
+
+    corpus = pl.read_parquet(SPLIT).select("id", "text")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ray-gold-"))
+    (tmp / "shards").mkdir()
+    for i, part in enumerate(np.array_split(np.arange(corpus.height), shards)):
+        corpus[part.tolist()].write_parquet(tmp / "shards" / f"shard-{i}.parquet")
+    texts = corpus["text"].to_list()
+    picks = np.random.default_rng(7).choice(len(texts), 600, replace=False)
+    gold = pl.DataFrame({"id": [f"gold-{n}" for n in range(600)],
+                         "text": [texts[i] if n < 150 else " ".join(reversed(texts[i].split()))
+                                  for n, i in enumerate(picks.tolist())]})
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=400 * 2**20)
+    try:
+        table = score_with_report(tmp / "shards", encoder="static", engine="ray", keep_columns=["text"]).table
+        scores = tmp / "scores"
+        scores.mkdir()
+        for s in sorted(set(table["shard"].to_list())):
+            table.filter(pl.col("shard") == s).drop("shard").write_parquet(scores / f"part-{s:05d}.parquet")
+        policy = RebuildPolicy(max_synthetic=0.1, seed=0)
+        start = time.perf_counter()
+        local = rebuild(read_sharded(scores), gold, policy, encoder="static", candidate_names=[str(scores)],
+                        gold_names=["<gold>"])
+        local_s, load_local = time.perf_counter() - start, os.getloadavg()
+        start = time.perf_counter()
+        remote = rebuild_sharded(scores, tmp / "train", policy, gold=[gold], gold_names=["<gold>"], encoder="static")
+        ray_s, load_ray = time.perf_counter() - start, os.getloadavg()
+    finally:
+        ray.shutdown()
+    result = {"candidates": corpus.height, "shards": shards, "gold": gold.height, "local_s": round(local_s, 1),
+              "local_timings_s": local.info["timings_s"], "load_after_local": [round(x, 2) for x in load_local],
+              "ray_s": round(ray_s, 1), "ray_timings_s": remote.info["timings_s"],
+              "load_after_ray": [round(x, 2) for x in load_ray],
+              "same_decisions": bool(remote.decisions.equals(local.decisions))}
+    print(json.dumps(result), "|", _load(), flush=True)
+    return result
+
+
 def _rss_mib() -> float:
     """Resident memory of this process now (Linux), MiB."""
     with open("/proc/self/status") as status:
@@ -269,7 +320,8 @@ class _Cycle:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["workers", "driver", "sharded", "both", "prepare", "measure", "base"],
+    parser.add_argument("--part", choices=["workers", "driver", "sharded", "gold", "both", "prepare", "measure",
+                                           "base"],
                         default="both")
     parser.add_argument("--records", type=int, default=None)
     parser.add_argument("--shards", type=int, default=4)
@@ -292,6 +344,11 @@ def main() -> None:
                 results["sharded"] = sharded_part(records, args.shards, args.nlist, args.nprobe, inputs)
         else:
             results["sharded"] = sharded_part(records, args.shards, args.nlist, args.nprobe, args.inputs)
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=2) + "\n")
+        return
+    if args.part == "gold":
+        results["gold"] = gold_part(args.shards)
         if args.out:
             args.out.write_text(json.dumps(results, indent=2) + "\n")
         return
