@@ -301,6 +301,8 @@ def build_sharded_index(records: RecordSet, k: int, *, index: str = "auto", nlis
             value = min(2 * value, cells)
     else:
         tried = [max(1, min(int(nprobe), cells))]
+    # Every nprobe the doubling could try is measured in one pass over the shards (500 queries each);
+    # the choice below is then the doubling's own, as choose_nprobe makes it on one index.
     found = [t for t in records.map_kept(kept, partial(_trials, queries=queries, kk=kk, nprobes=tried))
              if t is not None]
     recalls = {p: recall_at_k(_merged_drop([t[j] for t in found], kk, queries_at), exact_sims)
