@@ -72,6 +72,7 @@ __all__ = [
     "choose_ef_search",
     "choose_nprobe",
     "default_nlist",
+    "drop_self",
     "exact_neighbours",
     "fill_ivf",
     "knn_distance",
@@ -238,6 +239,17 @@ def _drop_self(sims: np.ndarray, ids: np.ndarray, query_ids: np.ndarray, k: int)
     keep[np.arange(ids.shape[0]), drop] = False
     shape = (ids.shape[0], ids.shape[1] - 1)
     return sims[keep].reshape(shape)[:, :k], ids[keep].reshape(shape)[:, :k]
+
+
+def drop_self(sims: np.ndarray, ids: np.ndarray, query_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop each query's own entry from its ``k + 1`` results (else the last), leaving ``k``.
+
+    What :func:`search_index` does with ``query_ids``, for lists merged from
+    several shards' searches (:func:`merge_neighbours` of ``k + 1`` each):
+    the top ``k + 1`` of the merged lists are the whole index's, so dropping
+    then gives the whole index's self-excluded top ``k``.
+    """
+    return _drop_self(sims, ids, np.asarray(query_ids, dtype=np.int64), ids.shape[1] - 1)
 
 
 def search_index(

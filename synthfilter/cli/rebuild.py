@@ -126,25 +126,47 @@ def _check_scoring_model(paths: list[Path], frames: list, model_id: str | None) 
 def _rebuild_sharded(candidates: tuple[Path, ...], gold: tuple[Path, ...], output: Path | None,
                      policy: RebuildPolicy, *, dry_run: bool, model: str, trusted_model: bool, text_column: str,
                      id_column: str | None, group_column: str | None, max_text_chars: int,
-                     ray_address: str | None, quiet: bool) -> None:
+                     ray_address: str | None, quiet: bool, encoder: str | None = None, k: int = 10,
+                     dup_threshold: float = 0.95, text_dup_threshold: str | float | None = 0.8) -> None:
     """``rebuild --engine ray``: one folder of scored shards in, one folder out."""
     from synthfilter.engine import require_ray
     from synthfilter.rebuild.distributed import rebuild_sharded
 
     require_ray()
-    if gold:
-        raise ConfigError("--engine ray rebuilds from scores alone; --gold (joint tails with gold) needs "
-                          "--engine local")
     if len(candidates) != 1:
         raise ConfigError("--engine ray takes one folder or glob of scored shards; put the shards in one folder")
     if output is None or dry_run:
         raise click.UsageError("--engine ray needs -o/--output (a folder) and no --dry-run")
     params = {"model": model, "text_column": text_column, "id_column": id_column, "group_column": group_column,
               "max_text_chars": max_text_chars, "engine": "ray", "ray_address": ray_address}
+    gold_frames, scorer = [], None
+    if gold:
+        # Gold is small and read here, as --engine local reads it; its texts are embedded on the workers.
+        if len({p.resolve() for p in [*candidates, *gold]}) != len(candidates) + len(gold):
+            raise InputError("the same file is given twice among the candidates and --gold; give each file once")
+        gold_sha256 = {}
+        for path in gold:
+            if not path.is_file():
+                raise InputError(f"{path}: no such file; check the --gold path")
+            gold_sha256[str(path)] = file_sha256(path)
+        gold_frames = [read_corpus(p, text_column=text_column, max_text_chars=max_text_chars) for p in gold]
+        model_arg = parse_model(model)
+        if model_arg is not None:
+            from synthfilter.origin import load_model
+
+            scorer = load_model(None if model_arg == "default" else model_arg, trusted=trusted_model)
+            for path, frame in zip(gold, gold_frames):
+                _check_gold_looks_human(path, frame, scorer)
+        encoder = encoder or _scores_encoder(candidates)
+        params.update({"encoder": encoder, "k": k, "dup_threshold": dup_threshold,
+                       "text_dup_threshold": text_dup_threshold, "gold_sha256": gold_sha256})
     result = rebuild_sharded(
-        candidates[0], output, policy, model=parse_model(model), trusted=trusted_model, text_column=text_column,
+        candidates[0], output, policy, model=scorer if scorer is not None else parse_model(model),
+        trusted=trusted_model, text_column=text_column,
         id_column=id_column, group_column=group_column, max_text_chars=max_text_chars, ray_address=ray_address,
-        parameters=params,
+        parameters=params, gold=gold_frames or None, gold_names=[str(p) for p in gold],
+        encoder=encoder or "minilm", k=k, dup_threshold=dup_threshold,
+        text_dup_threshold=parse_text_dup_threshold(text_dup_threshold),
     )
     if not quiet:
         kept = int(result.decisions.get_column("kept").sum())
@@ -294,7 +316,9 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], corpora: tuple
     (`synthfilter score --engine ray --keep text`): the selection runs on the
     driver from a few small columns, the texts stay on the workers, which
     write the training set as shards into the -o folder with the decisions
-    and the manifest.
+    and the manifest. With --gold, the gold files are read here, their texts
+    and the candidates' embedded on the workers, and the duplicates and
+    rarity that involve gold are found shard by shard; part-00000 holds gold.
 
     \b
     Example:
@@ -310,7 +334,8 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], corpora: tuple
         _rebuild_sharded(candidates, gold, output, policy, dry_run=dry_run, model=model,
                          trusted_model=trusted_model, text_column=text_column, id_column=id_column,
                          group_column=group_column, max_text_chars=max_text_chars, ray_address=ray_address,
-                         quiet=quiet)
+                         quiet=quiet, encoder=encoder, k=k, dup_threshold=dup_threshold,
+                         text_dup_threshold=text_dup_threshold)
         return
     if ray_address is not None:
         raise ConfigError("--ray-address needs --engine ray")

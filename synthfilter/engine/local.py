@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from synthfilter.engine.base import Columns, PairCheck, RecordStage
+
+
+@dataclass
+class LocalKept:
+    """Values kept by :meth:`LocalRecordSet.map_shards` (one per shard; here, one)."""
+
+    values: list[Any]
+
+    def __len__(self) -> int:
+        return len(self.values)
 
 
 class LocalRecordSet:
@@ -23,12 +35,57 @@ class LocalRecordSet:
         The texts.
     """
 
-    def __init__(self, columns: Columns, frame: pl.DataFrame, texts: list[str]) -> None:
+    def __init__(self, columns: Columns, frame: pl.DataFrame, texts: list[str], shard_rows: int | None = None
+                 ) -> None:
         self.columns, self.frame, self.texts = columns, frame, texts
+        self.shard_rows = shard_rows
 
     def check_pairs(self, rows: np.ndarray, cols: np.ndarray, check: PairCheck) -> np.ndarray:
         """Apply ``check`` to the pairs' texts."""
         return np.asarray(check([self.texts[i] for i in rows], [self.texts[j] for j in cols]), dtype=bool)
+
+    #: Everything is in this process: global stages gather columns directly.
+    sharded = False
+
+    def _parts(self, columns: Sequence[str]) -> list[Columns]:
+        """The corpus as one shard (or shards of ``shard_rows`` records, to test sharded functions)."""
+        n = len(self.texts)
+        step = self.shard_rows or max(n, 1)
+        parts = []
+        for start in range(0, max(n, 1), step):
+            stop = min(start + step, n)
+            part: Columns = {c: (np.asarray(self.texts[start:stop], dtype=object) if c == "text"
+                                 else self.columns[c][start:stop]) for c in columns}
+            part["pos"] = np.arange(start, stop, dtype=np.int64)
+            parts.append(part)
+        return parts
+
+    def map_shards(self, fn: Callable[[Columns], Any], columns: Sequence[str], *, keep: bool = False
+                   ) -> list[Any] | LocalKept:
+        """Apply ``fn`` to each shard in turn (see :meth:`synthfilter.engine.base.RecordSet.map_shards`)."""
+        out = [fn(part) for part in self._parts(columns)]
+        return LocalKept(out) if keep else out
+
+    def map_shard_pairs(self, fn: Callable[[Columns, Any], Any], columns: Sequence[str], kept: LocalKept,
+                        combine: Callable[[list[Any]], Any]) -> list[Any]:
+        """``combine([fn(part, v) for v in kept])`` for each shard, in turn."""
+        return [combine([fn(part, value) for value in kept.values]) for part in self._parts(columns)]
+
+    def map_kept(self, kept: LocalKept, fn: Callable[[Any], Any]) -> list[Any]:
+        """Apply ``fn`` to each kept value."""
+        return [fn(value) for value in kept.values]
+
+    def group_by_key(self, emit: Callable[[Columns], tuple[np.ndarray, Columns]], columns: Sequence[str],
+                     reduce: Callable[[Columns], Any], *, buckets: int | None = None) -> list[Any]:
+        """Group the corpus's emitted rows by ``key % buckets`` (one bucket by default) and reduce each."""
+        nb = max(1, int(buckets or 1))
+        pieces: list[list[Columns]] = [[] for _ in range(nb)]
+        for part in self._parts(columns):
+            keys, payload = emit(part)
+            which = np.asarray(keys, dtype=np.uint64) % np.uint64(nb)
+            for b in range(nb):
+                pieces[b].append({c: np.asarray(v)[which == b] for c, v in payload.items()})
+        return [reduce({c: np.concatenate([p[c] for p in bucket]) for c in bucket[0]}) for bucket in pieces]
 
 
 class LocalEngine:

@@ -5,17 +5,21 @@ record stages run in ``map_batches`` over an actor pool whose actors load the
 models once (from the installed package, never downloaded) and take a
 fraction of a CPU each, so a pool as large as the cluster's CPU count leaves
 room for the read tasks and never deadlocks. The order of records is kept
-(shard by shard, row by row). Only the stages' columns (vectors, keys,
-scores) and the ids come back to the driver; the texts stay in the cluster's
-object store, where the pair checks of global stages run as Ray tasks.
-Actors and tasks are retried when a worker dies, so a lost worker costs time,
-not a different answer.
+(shard by shard, row by row). Only the stages' one-dimensional columns
+(scores, flags) and the ids come back to the driver; the texts and the wide
+columns (embeddings, MinHash band keys) stay in the cluster's object store.
+Global stages work on them there through the record set's primitives
+(:meth:`RayRecordSet.map_shards`, :meth:`RayRecordSet.map_shard_pairs`,
+:meth:`RayRecordSet.map_kept`, :meth:`RayRecordSet.group_by_key`, and the
+pair checks), which run as Ray tasks over contiguous groups of the dataset's
+blocks. Actors and tasks are retried when a worker dies, so a lost worker
+costs time, not a different answer.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -115,20 +119,191 @@ def _check_chunk(rows: np.ndarray, cols: np.ndarray, check: PairCheck, *blocks: 
     return np.asarray(check([texts[int(i)] for i in rows], [texts[int(j)] for j in cols]), dtype=bool)
 
 
+def _assemble(blocks: Sequence[dict], offsets: np.ndarray, columns: Sequence[str]) -> Columns:
+    """One shard's rows from its blocks (numpy dicts, in corpus order), with their corpus positions."""
+    part: Columns = {}
+    for c in columns:
+        arrays = [np.asarray(b[c]) for b in blocks]
+        part[c] = np.concatenate(arrays) if arrays else np.zeros(0)
+    shard = np.concatenate([np.asarray(b["shard"], dtype=np.int64) for b in blocks]) if blocks else np.zeros(0, np.int64)
+    row = np.concatenate([np.asarray(b["row"], dtype=np.int64) for b in blocks]) if blocks else np.zeros(0, np.int64)
+    part["pos"] = offsets[shard] + row
+    return part
+
+
+def _shard_task(fn: Callable[[Columns], Any], offsets: np.ndarray, columns: Sequence[str], *blocks: dict) -> Any:
+    """Ray task body of :meth:`RayRecordSet.map_shards`."""
+    return fn(_assemble(blocks, offsets, columns))
+
+
+def _pair_task(fn: Callable[[Columns, Any], Any], offsets: np.ndarray, columns: Sequence[str], value: Any,
+               *blocks: dict) -> Any:
+    """Ray task body of :meth:`RayRecordSet.map_shard_pairs`: one shard against one kept value."""
+    return fn(_assemble(blocks, offsets, columns), value)
+
+
+def _combine_task(combine: Callable[[list[Any]], Any], *partials: Any) -> Any:
+    return combine(list(partials))
+
+
+def _kept_task(fn: Callable[[Any], Any], value: Any) -> Any:
+    return fn(value)
+
+
+def _emit_task(emit: Callable[[Columns], tuple[np.ndarray, Columns]], offsets: np.ndarray, columns: Sequence[str],
+               buckets: int, *blocks: dict) -> Any:
+    """Map side of :meth:`RayRecordSet.group_by_key`: one payload per bucket."""
+    keys, payload = emit(_assemble(blocks, offsets, columns))
+    which = np.asarray(keys, dtype=np.uint64) % np.uint64(buckets)
+    out = tuple({c: np.asarray(v)[which == b] for c, v in payload.items()} for b in range(buckets))
+    return out if buckets > 1 else out[0]
+
+
+def _reduce_task(reduce: Callable[[Columns], Any], *pieces: Columns) -> Any:
+    """Reduce side of :meth:`RayRecordSet.group_by_key`: the bucket's pieces, in shard order, concatenated."""
+    names = list(pieces[0]) if pieces else []
+    return reduce({c: np.concatenate([p[c] for p in pieces]) for c in names})
+
+
+class RayKept:
+    """Per-shard values held in the cluster's object store (one object reference each)."""
+
+    def __init__(self, refs: list[Any]) -> None:
+        self.refs = refs
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+
+class _LazyColumns(dict):
+    """Columns on the driver; the wide ones (vectors, sketches) fetched from the cluster only if asked for."""
+
+    def __init__(self, eager: Columns, fetch: Callable[[str], np.ndarray], remote: Sequence[str]) -> None:
+        super().__init__(eager)
+        self._fetch, self.remote = fetch, tuple(remote)
+
+    def __missing__(self, key: str) -> np.ndarray:
+        if key not in self.remote:
+            raise KeyError(key)
+        value = self._fetch(key)
+        self[key] = value
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self.remote
+
+
 class RayRecordSet:
-    """Record-stage columns on the driver; texts in the cluster.
+    """Record-stage columns: the narrow ones on the driver; texts and wide columns in the cluster.
 
     Attributes
     ----------
     columns : dict of numpy.ndarray
-        The stages' columns, in corpus order.
+        The stages' columns, in corpus order. One-dimensional columns (scores,
+        flags) are on the driver; wide ones (``(n, d)``: embeddings, MinHash
+        band keys) stay in the cluster and are gathered only when a caller
+        reads them here (the sharded global stages never do).
     frame : polars.DataFrame
         ``id``, the carried columns, ``shard`` and ``row``, in corpus order.
     """
 
-    def __init__(self, engine: RayEngine, dataset: Any, columns: Columns, frame: pl.DataFrame) -> None:
+    #: The records are spread over the cluster: global stages should map over shards.
+    sharded = True
+
+    def __init__(self, engine: RayEngine, dataset: Any, columns: Columns, frame: pl.DataFrame,
+                 remote: Sequence[str] = ()) -> None:
         self._engine, self._dataset = engine, dataset
-        self.columns, self.frame = columns, frame
+        self.frame = frame
+        self.columns = _LazyColumns(columns, self._gather, remote)
+        self._parts_cache: dict[tuple[str, ...], list[list[Any]]] = {}
+        shard = frame.get_column("shard").to_numpy()
+        counts = np.bincount(shard, minlength=int(shard.max()) + 1) if shard.size else np.zeros(1, np.int64)
+        self._offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self._n_shards = int(counts.size)
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def _gather(self, name: str) -> np.ndarray:
+        """A wide column brought to the driver (for callers that need it whole)."""
+        with self._engine.errors():
+            parts = [np.asarray(b[name]) for b in self._dataset.select_columns([name]).iter_batches(
+                batch_format="numpy", batch_size=None)]
+        return np.concatenate(parts)
+
+    def _parts(self, columns: Sequence[str]) -> list[list[Any]]:
+        """Object references to the blocks of ``columns``, grouped into contiguous shards (cached)."""
+        key = tuple(sorted(set(columns)))
+        if key not in self._parts_cache:
+            with self._engine.errors():
+                refs = self._dataset.select_columns([*key, "shard", "row"]).to_numpy_refs()
+            count = max(1, min(len(refs), self._engine.shards_for(self._n_shards)))
+            self._parts_cache[key] = [[refs[i] for i in idx] for idx in np.array_split(np.arange(len(refs)), count)
+                                      if idx.size]
+        return self._parts_cache[key]
+
+    def map_shards(self, fn: Callable[[Columns], Any], columns: Sequence[str], *, keep: bool = False
+                   ) -> list[Any] | RayKept:
+        """Apply ``fn`` to each shard as a Ray task, where its blocks are.
+
+        See :meth:`synthfilter.engine.base.RecordSet.map_shards`. The shards
+        are contiguous groups of the dataset's blocks (as many as the input
+        had shards, at least one per worker).
+        """
+        import ray
+
+        task = ray.remote(num_cpus=ACTOR_CPUS, max_retries=MAX_RETRIES)(_shard_task)
+        with self._engine.errors():
+            refs = [task.remote(fn, self._offsets, list(columns), *group) for group in self._parts(columns)]
+            if keep:
+                ray.wait(refs, num_returns=len(refs), fetch_local=False)
+                return RayKept(refs)
+            return ray.get(refs)
+
+    def map_shard_pairs(self, fn: Callable[[Columns, Any], Any], columns: Sequence[str], kept: RayKept,
+                        combine: Callable[[list[Any]], Any]) -> list[Any]:
+        """One Ray task per (shard, kept value), one combining task per shard; only the combined results come back.
+
+        See :meth:`synthfilter.engine.base.RecordSet.map_shard_pairs`. The
+        kept values and the partial results go through the object store;
+        a task holds one shard's rows and one kept value.
+        """
+        import ray
+
+        pair = ray.remote(num_cpus=ACTOR_CPUS, max_retries=MAX_RETRIES)(_pair_task)
+        join = ray.remote(num_cpus=ACTOR_CPUS, max_retries=MAX_RETRIES)(_combine_task)
+        with self._engine.errors():
+            refs = [join.remote(combine, *[pair.remote(fn, self._offsets, list(columns), value, *group)
+                                           for value in kept.refs])
+                    for group in self._parts(columns)]
+            return ray.get(refs)
+
+    def map_kept(self, kept: RayKept, fn: Callable[[Any], Any]) -> list[Any]:
+        """Apply ``fn`` to each kept value as a Ray task; only the results come back."""
+        import ray
+
+        task = ray.remote(num_cpus=ACTOR_CPUS, max_retries=MAX_RETRIES)(_kept_task)
+        with self._engine.errors():
+            return ray.get([task.remote(fn, ref) for ref in kept.refs])
+
+    def group_by_key(self, emit: Callable[[Columns], tuple[np.ndarray, Columns]], columns: Sequence[str],
+                     reduce: Callable[[Columns], Any], *, buckets: int | None = None) -> list[Any]:
+        """A Ray shuffle: one map task per shard splits its rows into buckets, one reduce task per bucket.
+
+        See :meth:`synthfilter.engine.base.RecordSet.group_by_key`; the
+        buckets' payloads go from map to reduce tasks through the object
+        store, and only the reduce results come back.
+        """
+        import ray
+
+        parts = self._parts(columns)
+        nb = max(1, int(buckets or len(parts)))
+        emit_task = ray.remote(num_cpus=ACTOR_CPUS, max_retries=MAX_RETRIES, num_returns=nb)(_emit_task)
+        reduce_task = ray.remote(num_cpus=ACTOR_CPUS, max_retries=MAX_RETRIES)(_reduce_task)
+        with self._engine.errors():
+            mapped = [emit_task.remote(emit, self._offsets, list(columns), nb, *group) for group in parts]
+            mapped = [m if nb > 1 else [m] for m in mapped]
+            return ray.get([reduce_task.remote(reduce, *[m[b] for m in mapped]) for b in range(nb)])
 
     def check_pairs(self, rows: np.ndarray, cols: np.ndarray, check: PairCheck) -> np.ndarray:
         """Run ``check`` on the pairs' texts as Ray tasks; only the booleans come back."""
@@ -136,9 +311,7 @@ class RayRecordSet:
 
         if rows.size == 0:
             return np.zeros(0, dtype=bool)
-        shard = self.frame.get_column("shard").to_numpy()
-        counts = np.bincount(shard, minlength=int(shard.max()) + 1)
-        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        offsets = self._offsets
         wanted = np.unique(np.concatenate([rows, cols]))
         with self._engine.errors():
             picked = self._dataset.map_batches(
@@ -202,6 +375,10 @@ class RayEngine:
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
+
+    def shards_for(self, input_shards: int) -> int:
+        """Shards the global stages map over: the input's shards, at least one per worker."""
+        return max(int(input_shards), self.workers())
 
     def workers(self) -> int:
         """Actors in the per-record pool."""
@@ -281,10 +458,14 @@ class RayEngine:
                 max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES,
             ).materialize()
             names = [c for stage in stages for c in stage.columns]
+            # Wide columns (embeddings, sketches) stay in the cluster, like the texts (unless kept).
+            schema = ds.schema()
+            wide = [c for c in names if _is_tensor(schema.base_schema.field(c).type)]
+            names = [c for c in names if c not in wide]
             parts: dict[str, list[np.ndarray]] = {c: [] for c in names}
             small: list[pa.Table] = []
-            # The texts stay in the cluster unless the caller keeps them in its output.
-            small_ds = ds if "text" in carry else ds.drop_columns(["text"])
+            dropped = [*wide, *([] if "text" in carry else ["text"])]
+            small_ds = ds.drop_columns(dropped) if dropped else ds
             for batch in small_ds.iter_batches(batch_format="numpy", batch_size=None):
                 for c in names:
                     parts[c].append(np.asarray(batch[c]))
@@ -296,7 +477,12 @@ class RayEngine:
         frame = frame.drop("_content_ids")
         if source.paths is not None:
             check_unique_ids(frame.get_column("id"), frame.get_column("shard"), frame.get_column("row"), source.paths)
-        return RayRecordSet(self, ds, columns, frame)
+        return RayRecordSet(self, ds, columns, frame, remote=wide)
+
+
+def _is_tensor(kind: Any) -> bool:
+    """Whether an Arrow column type holds a vector per record (Ray's tensor extension types)."""
+    return isinstance(kind, pa.ExtensionType) or pa.types.is_fixed_size_list(kind) or pa.types.is_list(kind)
 
 
 def _arrow(values: np.ndarray) -> pa.Array:

@@ -43,18 +43,26 @@ SELECTION_COLUMNS = ("id", "p_synthetic", "synthetic_score", "rarity", "dup_clus
 
 
 def _small_columns(path: str, text_column: str, id_column: str | None, max_text_chars: int,
-                   group_column: str | None) -> pl.DataFrame:
-    """On a worker: read one shard, validate it, return only what the selection needs."""
+                   group_column: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """On a worker: read one shard, validate it, return only what the selection needs (and its empty schema)."""
     frame, _ = read_shard(path, text_column=text_column, id_column=id_column, max_text_chars=max_text_chars)
     cols = [c for c in SELECTION_COLUMNS if c in frame.columns]
     if group_column is not None:
         document_ids(frame, group_column, path)
         cols.append(group_column)
-    return frame.select(cols)
+    return frame.select(cols), frame.clear()
+
+
+def _texts_of(path: str, ids: list[str], text_column: str, id_column: str | None, max_text_chars: int
+              ) -> pl.DataFrame:
+    """On a worker: ``id`` and text of the shard's records whose id is in ``ids``."""
+    frame, _ = read_shard(path, text_column=text_column, id_column=id_column, max_text_chars=max_text_chars)
+    return frame.filter(pl.col("id").is_in(ids)).select("id", "text")
 
 
 def _write_training(path: str, out: str, text_column: str, id_column: str | None, max_text_chars: int,
-                    kept: np.ndarray, reason: list, p: np.ndarray, rarity: np.ndarray) -> str:
+                    kept: np.ndarray, reason: list, p: np.ndarray, rarity: np.ndarray,
+                    template: pl.DataFrame | None = None) -> str:
     """On a worker: the kept rows of one shard, with the columns the training set adds."""
     frame, _ = read_shard(path, text_column=text_column, id_column=id_column, max_text_chars=max_text_chars)
     training = (
@@ -67,6 +75,8 @@ def _write_training(path: str, out: str, text_column: str, id_column: str | None
         )
         .filter(pl.Series(kept, dtype=pl.Boolean))
     )
+    if template is not None:  # the columns and types of the whole training set (gold's first)
+        training = pl.concat([template, training], how="diagonal_relaxed")
     training.write_parquet(out)
     return out
 
@@ -85,6 +95,13 @@ def rebuild_sharded(
     max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
     ray_address: str | None = None,
     parameters: dict | None = None,
+    gold: list[pl.DataFrame] | None = None,
+    gold_names: list[str] | None = None,
+    encoder: str = "minilm",
+    k: int = 10,
+    dup_threshold: float = 0.95,
+    text_dup_threshold: float | None = 0.8,
+    batch_size: int = 32,
 ) -> RebuildResult:
     """Rebuild a training set from sharded scores on a Ray cluster.
 
@@ -104,6 +121,19 @@ def rebuild_sharded(
         Cluster to join.
     parameters : dict, optional
         Extra parameters to record in the manifest.
+    gold : list of polars.DataFrame, optional
+        Gold records (``id``, ``text``, ...), read on the driver (gold is
+        small): always kept, the reference for rarity and for duplicates.
+        Their texts are embedded on the workers, and the tails that involve
+        gold are computed shard by shard
+        (:func:`synthfilter.rebuild.sharded_joint.sharded_gold_tails`), as
+        the local engine computes them (:func:`~synthfilter.rebuild.joint.joint_tails`).
+        The training set's first part, ``part-00000.parquet``, then holds gold.
+    gold_names : list of str, optional
+        Their file names, for the decisions.
+    encoder, k, dup_threshold, text_dup_threshold, batch_size
+        The joint tail stage's settings, as in :func:`synthfilter.rebuild.rebuild`
+        (use the encoder the candidates were scored with).
 
     Returns
     -------
@@ -130,10 +160,12 @@ def rebuild_sharded(
     start = time.perf_counter()
     small_task = ray.remote(num_cpus=0.5)(_small_columns)
     with engine.errors():
-        smalls = ray.get([small_task.remote(str(p), **read, group_column=group_column) for p in paths])
+        read_back = ray.get([small_task.remote(str(p), **read, group_column=group_column) for p in paths])
+    smalls = [small for small, _ in read_back]
     timings["read_columns"] = time.perf_counter() - start
     try:
         cands = pl.concat(smalls, how="diagonal_relaxed")
+        cand_schema = pl.concat([empty for _, empty in read_back], how="diagonal_relaxed")
     except pl.exceptions.PolarsError as exc:
         raise ConfigError(f"{scores}: shards have incompatible columns ({str(exc).splitlines()[0][:120]})") from None
     if "p_synthetic" not in cands.columns:
@@ -145,21 +177,50 @@ def rebuild_sharded(
     scorer = _load_scorer(model, trusted)
     if calibration is None and scorer is not None:
         calibration = scorer.share_calibration_
+    gold_all = _gold_frame(gold or [], gold_names, read) if gold else None
+    tails_info: dict[str, Any] = {"computed": "from-scores"}
+    cand_sel = cands.select([c for c in SELECTION_COLUMNS if c in cands.columns])
+    gold_sel = None
+    if gold_all is not None:
+        _check_gold_ids(gold_all, cands, paths, read, engine)
+        gold_sel = gold_all.select("id")
+        if policy.dedup or policy.keep_rare is not None:
+            start = time.perf_counter()
+            tails = _gold_tails(scores, cands, gold_all, engine, read, encoder=encoder, k=k,
+                                dup_threshold=dup_threshold, text_dup_threshold=text_dup_threshold,
+                                seed=policy.seed, batch_size=batch_size)
+            timings["joint_tails"] = time.perf_counter() - start
+            cand_sel = cands.select("id", "p_synthetic", *[c for c in ("synthetic_score",) if c in cands.columns]
+                                    ).with_columns(rarity=pl.Series(tails.candidate_rarity, dtype=pl.Float64),
+                                                   dup_cluster=pl.Series(tails.candidate_clusters, dtype=pl.Int64))
+            gold_sel = gold_sel.with_columns(dup_cluster=pl.Series(tails.gold_clusters, dtype=pl.Int64))
+            tails_info = {"computed": "joint", "k": k, "dup_threshold": dup_threshold,
+                          "text_dup_threshold": text_dup_threshold, **tails.info}
+        else:
+            tails_info = {"computed": "not-needed"}
     start = time.perf_counter()
-    selection = select(cands.select([c for c in SELECTION_COLUMNS if c in cands.columns]), None, policy,
-                       calibration=calibration, groups=groups)
+    selection = select(cand_sel, gold_sel, policy, calibration=calibration, groups=groups)
     timings["select"] = time.perf_counter() - start
-    decisions = selection.decisions.with_columns(input=pl.lit(str(scores), dtype=pl.String),
-                                                 row=pl.int_range(cands.height, dtype=pl.Int64))
+    n_g = 0 if gold_all is None else gold_all.height
+    where = pl.concat(([gold_all.select("_input", "_row")] if gold_all is not None else []) + [
+        pl.DataFrame({"_input": pl.Series([str(scores)] * cands.height, dtype=pl.String),
+                      "_row": pl.int_range(cands.height, dtype=pl.Int64, eager=True)})])
+    decisions = selection.decisions.with_columns(input=where.get_column("_input"), row=where.get_column("_row"))
     decisions = decisions.select("input", "row", *[c for c in selection.decisions.columns if c != "row"])
+    template = None
+    if gold_all is not None:
+        template = _training_template(gold_all, cand_schema)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         start = time.perf_counter()
         write_task = ray.remote(num_cpus=0.5)(_write_training)
-        offset, refs, names = 0, [], []
-        for i, (path, small) in enumerate(zip(paths, smalls)):
+        offset, refs, names = n_g, [], []
+        if gold_all is not None:  # gold first, unaltered, as the local engine writes it
+            names.append("part-00000.parquet")
+            _gold_training(gold_all, template).write_parquet(tmp / names[0])
+        for i, (path, small) in enumerate(zip(paths, smalls), start=len(names)):
             part = decisions.slice(offset, small.height)
             offset += small.height
             name = f"part-{i:05d}.parquet"
@@ -168,20 +229,23 @@ def rebuild_sharded(
                                           kept=part.get_column("kept").to_numpy(),
                                           reason=part.get_column("reason").to_list(),
                                           p=part.get_column("p_synthetic").to_numpy(),
-                                          rarity=part.get_column("rarity").to_numpy()))
+                                          rarity=part.get_column("rarity").to_numpy(), template=template))
         with engine.errors():
             ray.get(refs)
         timings["write_training"] = time.perf_counter() - start
         decisions.write_parquet(tmp / DECISIONS_NAME)
-        manifest = _manifest(paths, tmp, names, selection, policy, scorer, engine, timings, parameters or {},
+        inputs = [*paths, *[Path(g) for g in (gold_names or []) if gold_all is not None and Path(g).is_file()]]
+        manifest = _manifest(inputs, tmp, names, selection, policy, scorer, engine, timings, parameters or {},
                              out)
+        if gold_all is not None:
+            manifest["tails"] = tails_info
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
         replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     info = {"model": getattr(scorer, "model_id_", None), "engine": "ray", "engine_info": engine.describe(),
-            "tails": {"computed": "from-scores"}, "timings_s": {k: round(v, 3) for k, v in timings.items()}}
+            "tails": tails_info, "timings_s": {name: round(v, 3) for name, v in timings.items()}}
     return RebuildResult(training=pl.DataFrame(), decisions=decisions, selection=selection, policy=policy,
                          info=info)
 
@@ -200,3 +264,93 @@ def _manifest(paths, tmp: Path, names, selection, policy, scorer, engine, timing
         entry["path"] = str(out / name)
     manifest["outputs"] = described
     return manifest
+
+
+def _gold_frame(frames: list[pl.DataFrame], names: list[str] | None, read: dict) -> pl.DataFrame:
+    """Gold files validated and tagged with ``_input`` / ``_row``, concatenated (as the local engine does)."""
+    from synthfilter.rebuild.pipeline import _concat
+
+    names = [f"<gold[{i}]>" for i in range(len(frames))] if names is None else list(names)
+    out = []
+    for frame, name in zip(frames, names):
+        if "_input" in frame.columns or "_row" in frame.columns:
+            raise ConfigError(f"{name}: columns '_input' and '_row' are reserved; rename them")
+        clash = [c for c in ("origin", "reason") if c in frame.columns]
+        if clash:
+            raise ConfigError(f"{name}: gold has column(s) {clash}, which the training set adds; rename them")
+        checked = validate_corpus(frame, source=name, text_column=read["text_column"], id_column=read["id_column"],
+                                  max_text_chars=read["max_text_chars"])
+        out.append(checked.with_columns(_input=pl.lit(name, dtype=pl.String),
+                                        _row=pl.int_range(checked.height, dtype=pl.Int64)))
+    return _concat(out, "gold")
+
+
+def _check_gold_ids(gold: pl.DataFrame, cands: pl.DataFrame, paths: list, read: dict, engine: Any) -> None:
+    """Refuse an id that names different texts in gold and the candidates (their texts read on the workers)."""
+    import ray
+
+    from synthfilter.errors import SchemaError
+
+    shared = gold.filter(pl.col("id").is_in(cands.get_column("id").implode()))
+    if shared.height == 0:
+        return
+    ids = shared.get_column("id").to_list()
+    task = ray.remote(num_cpus=0.5)(_texts_of)
+    with engine.errors():
+        found = pl.concat(ray.get([task.remote(str(p), ids, **read) for p in paths]))
+    clash = shared.join(found, on="id", suffix="_cand").filter(pl.col("text") != pl.col("text_cand")).sort("id")
+    if clash.height:
+        row = clash.row(0, named=True)
+        raise SchemaError(
+            f"id '{row['id']}' names different texts in the candidates and {row['_input']}"
+            f"{f' ({clash.height - 1} more ids clash)' if clash.height > 1 else ''}; ids must be unique "
+            "across candidate and gold files: give distinct id columns (e.g. prefix them per file)"
+        )
+
+
+def _gold_tails(scores: Any, cands: pl.DataFrame, gold: pl.DataFrame, engine: Any, read: dict, *, encoder: str,
+                k: int, dup_threshold: float, text_dup_threshold: float | None, seed: int, batch_size: int) -> Any:
+    """Gold and the candidates' texts embedded on the workers; the tails that involve gold, shard by shard."""
+    from synthfilter.encoders import get_encoder
+    from synthfilter.rebuild.sharded_joint import sharded_gold_tails
+    from synthfilter.shards import ShardSource
+    from synthfilter.stages import EncodeStage, SketchStage
+
+    if "dup_cluster" not in cands.columns or cands.get_column("dup_cluster").null_count():
+        raise ConfigError(f"{scores}: --gold with --engine ray needs the candidates' dup_cluster; score them with "
+                          "`synthfilter score --engine ray --keep text` (tails on)")
+    encoder_id = get_encoder(encoder).id
+    source = ShardSource.of(scores, text_column=read["text_column"], id_column=read["id_column"],
+                            max_text_chars=read["max_text_chars"], source=str(scores))
+    records = engine.map_records(source, [EncodeStage(encoder, batch_size=batch_size),
+                                          SketchStage(text_dup_threshold)])
+    if records.frame.get_column("id").to_list() != cands.get_column("id").to_list():  # pragma: no cover - a bug
+        raise RuntimeError("internal error: the candidates' order differs between two reads")
+    gold_texts = gold.get_column("text").to_list()
+    gold_records = engine.map_records(ShardSource.of(gold.select("id", "text"), source="gold"),
+                                      [EncodeStage(encoder, batch_size=batch_size)])
+    gold_x = np.asarray(gold_records.columns["embedding"], dtype=np.float32)  # gold is small: gathered here
+    return sharded_gold_tails(records, cands.get_column("dup_cluster").to_numpy(), gold_texts, gold_x, k=k,
+                              dup_threshold=dup_threshold, text_dup_threshold=text_dup_threshold, seed=seed,
+                              encoder_id=encoder_id)
+
+
+def _gold_rows(gold: pl.DataFrame) -> pl.DataFrame:
+    from synthfilter.rebuild.policy import GOLD
+
+    return gold.drop([c for c in SCORE_COLUMNS if c in gold.columns]).with_columns(
+        origin=pl.lit(GOLD, dtype=pl.String), reason=pl.lit(GOLD, dtype=pl.String),
+        p_synthetic=pl.lit(None, dtype=pl.Float64), rarity=pl.lit(None, dtype=pl.Float64))
+
+
+def _training_template(gold: pl.DataFrame, cand_schema: pl.DataFrame) -> pl.DataFrame:
+    """The training set's columns and types, empty: gold's rows then the candidates', as the local concat makes them."""
+    cand = cand_schema.drop([c for c in SCORE_COLUMNS if c in cand_schema.columns]).with_columns(
+        _input=pl.lit(None, dtype=pl.String), _row=pl.lit(None, dtype=pl.Int64),
+        origin=pl.lit(None, dtype=pl.String), reason=pl.lit(None, dtype=pl.String),
+        p_synthetic=pl.lit(None, dtype=pl.Float64), rarity=pl.lit(None, dtype=pl.Float64))
+    return pl.concat([_gold_rows(gold).clear(), cand], how="diagonal_relaxed").drop("_input", "_row").clear()
+
+
+def _gold_training(gold: pl.DataFrame, template: pl.DataFrame) -> pl.DataFrame:
+    return pl.concat([template, _gold_rows(gold).drop("_input", "_row")], how="diagonal_relaxed")

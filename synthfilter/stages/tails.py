@@ -95,10 +95,18 @@ class TailGlobalStage:
     def run(self, records: RecordSet, ctx: GlobalContext) -> Columns:
         """Tail columns for every record, in order."""
         cols = records.columns
-        reference = _reference_embeddings(ctx)
-        knn = self._take_pending(cols["embedding"], reference, ctx.seed)
-        if knn is None:
-            knn = self._knn(cols["embedding"], reference, ctx.seed)
+        sharded = getattr(records, "sharded", False)
+        if sharded:  # the records are spread over workers: the same k-NN, shard by shard
+            from synthfilter.stages.sharded import sharded_knn_tails
+
+            knn = sharded_knn_tails(records, ctx.reference, k=self.k, dup_threshold=self.dup_threshold,
+                                    text_dup_threshold=self.text_dup_threshold, index=self.index, seed=ctx.seed,
+                                    nlist=self.nlist, nprobe=self.nprobe)
+        else:
+            reference = _reference_embeddings(ctx)
+            knn = self._take_pending(cols["embedding"], reference, ctx.seed)
+            if knn is None:
+                knn = self._knn(cols["embedding"], reference, ctx.seed)
         ctx.info["tails"] = knn.info
         n = knn.rarity.size
         rows, targets = [], []
@@ -113,7 +121,12 @@ class TailGlobalStage:
             blank = np.all(cols["norm_key"] == textdup.BLANK_KEY, axis=1)
             first_of_form = np.zeros(n, dtype=bool)
             first_of_form[np.setdiff1d(np.arange(n), r)] = True
-            cand_r, cand_c = textdup.candidate_pairs(cols["band_keys"], first_of_form & ~blank)
+            if sharded:  # a distributed group-by on band keys; the keys stay with the workers
+                from synthfilter.stages.sharded import sharded_candidate_pairs
+
+                cand_r, cand_c = sharded_candidate_pairs(records, first_of_form & ~blank)
+            else:
+                cand_r, cand_c = textdup.candidate_pairs(cols["band_keys"], first_of_form & ~blank)
             if cand_r.size:
                 ok = records.check_pairs(cand_r, cand_c, textdup.ShingleJaccard(self.text_dup_threshold))
                 rows.append(cand_r[ok])

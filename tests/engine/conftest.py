@@ -45,3 +45,15 @@ def heldout_shards(tmp_path_factory, heldout) -> Path:
     assert sum(1 for _ in folder.iterdir()) == 4
     assert np.diff(SHARD_BOUNDS).min() > 1024  # every shard spans more than one batch
     return folder
+
+
+@pytest.fixture(scope="session")
+def ray_scores_dir(ray_cluster, heldout_shards, tmp_path_factory) -> Path:
+    """The held-out shards scored on Ray (static encoder, shipped model, texts kept)."""
+    from tests.conftest import run_cli
+
+    out = tmp_path_factory.mktemp("ray-scores") / "scores"
+    result = run_cli("score", heldout_shards, "--engine", "ray", "--encoder", "static", "--keep", "text",
+                     "-o", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    return out

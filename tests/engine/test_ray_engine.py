@@ -34,15 +34,6 @@ def _partition(labels: np.ndarray) -> set[tuple[int, ...]]:
 
 
 @pytest.fixture(scope="module")
-def ray_scores_dir(ray_cluster, heldout_shards, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("ray-scores") / "scores"
-    result = run_cli("score", heldout_shards, "--engine", "ray", "--encoder", "static", "--keep", "text",
-                     "-o", out, "--quiet")
-    assert result.exit_code == 0, result.output
-    return out
-
-
-@pytest.fixture(scope="module")
 def ray_scores(ray_scores_dir) -> pl.DataFrame:
     return pl.read_parquet(sorted(ray_scores_dir.glob("part-*.parquet")))
 
