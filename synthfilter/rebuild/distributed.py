@@ -102,6 +102,7 @@ def rebuild_sharded(
     dup_threshold: float = 0.95,
     text_dup_threshold: float | None = 0.8,
     batch_size: int = 32,
+    gold_correction: bool = True,
 ) -> RebuildResult:
     """Rebuild a training set from sharded scores on a Ray cluster.
 
@@ -134,6 +135,9 @@ def rebuild_sharded(
     encoder, k, dup_threshold, text_dup_threshold, batch_size
         The joint tail stage's settings, as in :func:`synthfilter.rebuild.rebuild`
         (use the encoder the candidates were scored with).
+    gold_correction : bool, default True
+        With gold and no ``calibration``, take the human side of the share
+        correction from the gold, as :func:`synthfilter.rebuild.rebuild` does.
 
     Returns
     -------
@@ -175,9 +179,16 @@ def rebuild_sharded(
         raise ConfigError(f"{scores}: ids repeat across shards; make ids unique across the corpus")
     groups = None if group_column is None else cands.get_column(group_column).cast(pl.String).to_list()
     scorer = _load_scorer(model, trusted)
+    gold_all = _gold_frame(gold or [], gold_names, read) if gold else None
+    share_correction: dict[str, Any] | None = None
     if calibration is None and scorer is not None:
         calibration = scorer.share_calibration_
-    gold_all = _gold_frame(gold or [], gold_names, read) if gold else None
+        if gold_all is not None and gold_correction:  # as the local engine: the human side from the gold
+            from synthfilter.stages.share import gold_calibration
+
+            calibration, note = gold_calibration(scorer, gold_all.get_column("text").to_list())
+            share_correction = {"correction": calibration.correction, "n_gold": calibration.n_gold,
+                                **({"note": note} if note else {})}
     tails_info: dict[str, Any] = {"computed": "from-scores"}
     cand_sel = cands.select([c for c in SELECTION_COLUMNS if c in cands.columns])
     gold_sel = None
@@ -239,13 +250,16 @@ def rebuild_sharded(
                              out)
         if gold_all is not None:
             manifest["tails"] = tails_info
+        if share_correction is not None:
+            manifest["share_correction"] = share_correction
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
         replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     info = {"model": getattr(scorer, "model_id_", None), "engine": "ray", "engine_info": engine.describe(),
-            "tails": tails_info, "timings_s": {name: round(v, 3) for name, v in timings.items()}}
+            "tails": tails_info, "timings_s": {name: round(v, 3) for name, v in timings.items()},
+            **({"share_correction": share_correction} if share_correction is not None else {})}
     return RebuildResult(training=pl.DataFrame(), decisions=decisions, selection=selection, policy=policy,
                          info=info)
 

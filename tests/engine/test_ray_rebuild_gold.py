@@ -65,6 +65,9 @@ def test_rebuild_with_gold_on_ray_makes_the_local_decisions(ray_scores_dir, gold
     assert manifest["tails"]["sharded"]["shards"] >= 4
     assert any(entry["path"] == str(gold_file) for entry in manifest["inputs"])
     assert manifest["counts"] == json.loads(json.dumps(local.selection.counts))
+    # The share's human side comes from the gold on both engines.
+    assert manifest["share_correction"] == local.info["share_correction"]
+    assert manifest["share_correction"]["correction"] == "gold-human"
 
 
 def test_rebuild_with_gold_on_ray_refuses_an_id_that_names_two_texts(ray_scores_dir, heldout, tmp_path):
