@@ -52,11 +52,14 @@ class KnnTails:
         Clusters of records within ``dup_threshold`` cosine among their k-NN.
     info : dict
         Parameters, what rarity is measured against, the index report, and
-        how earlier work was re-used: ``reuse`` (``"none"``, ``"exact"`` or
-        ``"incremental"``), ``new_rows``, ``reused_rows``, ``recall_at_k``
-        (of the lists against exact search on a seeded sample; ``None`` when
-        the search was exact) and, when a cold build was chosen although a
-        cache was used, ``reuse_note`` saying why.
+        how earlier work was re-used: ``reuse``, a mapping of ``mode``
+        (``"none"``, ``"exact"`` or ``"incremental"``), ``new_rows``,
+        ``reused_rows``, ``recall_at_k`` (of the lists against exact search
+        on a seeded sample; ``None`` when the search was exact) and, for an
+        incremental run, ``recall_at_k_new_rows`` and the sample sizes; when
+        a cold build was chosen although a cache was used, ``note`` says why.
+        Everything that differs between a cold and a warm run of the same
+        input is under ``reuse``.
     """
 
     knn_distance: np.ndarray
@@ -116,13 +119,13 @@ def knn_tails(embeddings: np.ndarray, reference: np.ndarray | None = None, *, k:
     params = scorer.get_params()
     if reference is None and embeddings.shape[0] < 2:
         raise ConfigError("rarity needs at least 2 records, or a --reference")
-    store = KnnCache(cache_dir) if cache is None or cache else None
-    if store is None:
-        return _cold(scorer, embeddings, reference, params)[0]
     embeddings = np.asarray(embeddings)
+    store = KnnCache(cache_dir) if cache is None or cache else None
+    if store is None or embeddings.ndim != 2 or embeddings.shape[0] == 0:
+        return _cold(scorer, embeddings, reference, params)[0]  # (which rejects a malformed array)
     digests = row_digests(embeddings)
     keyed = {name: value for name, value in params.items() if name not in _NOT_KEYED}
-    pkey = params_key(keyed, embeddings.shape[1] if embeddings.ndim == 2 else -1, reference)
+    pkey = params_key(keyed, embeddings.shape[1], reference)
     rkey = rows_key(digests)
     stored = store.exact(pkey, rkey)
     if stored is not None and stored.knn_distance.shape[0] == digests.shape[0]:
@@ -132,24 +135,23 @@ def knn_tails(embeddings: np.ndarray, reference: np.ndarray | None = None, *, k:
         result, state, note = _incremental(store, pkey, digests, embeddings, params)
     if result is None:
         result, state = _cold(scorer, embeddings, reference, params, digests)
-        result.info["reuse_note"] = note
+        result.info["reuse"]["note"] = note
     store.write(pkey, rkey, state)
     return result
 
 
-def _reuse_info(info: dict[str, Any], reuse: str, new_rows: int, reused_rows: int,
-                recall: float | None) -> dict[str, Any]:
-    info.update(reuse=reuse, new_rows=int(new_rows), reused_rows=int(reused_rows),
-                recall_at_k=None if recall is None else float(recall))
+def _reuse_info(info: dict[str, Any], mode: str, new_rows: int, reused_rows: int,
+                recall: float | None, **extra: Any) -> dict[str, Any]:
+    info["reuse"] = {"mode": mode, "new_rows": int(new_rows), "reused_rows": int(reused_rows),
+                     "recall_at_k": None if recall is None else float(recall), **extra}
     return info
 
 
 def _from_stored(state: KnnState, params: dict[str, Any]) -> KnnTails:
     """The stored result of the very same rows."""
     info = {**state.info, "params": params}
-    info.pop("reuse_note", None)
     n = state.knn_distance.shape[0]
-    _reuse_info(info, "exact", 0, n, state.info.get("recall_at_k"))
+    _reuse_info(info, "exact", 0, n, state.info.get("reuse", {}).get("recall_at_k"))
     return KnnTails(knn_distance=state.knn_distance, rarity=state.rarity, embedding_clusters=state.clusters,
                     info=info)
 
@@ -210,6 +212,7 @@ def _incremental(store: KnnCache, pkey: str, digests: np.ndarray, embeddings: np
     index = store.index(state, f"{pkey}-…")
     if index is None:
         return None, None, "the stored index is unreadable"
+    _search_settings(index, state.info["index"])
     x = normalise_vectors(embeddings, "embeddings")
     ext = extend_graph(x, state, index, where, k, recall_sample=params["recall_sample"],
                        seed=params["seed"])
@@ -221,8 +224,8 @@ def _incremental(store: KnnCache, pkey: str, digests: np.ndarray, embeddings: np
     if kind != "flat":
         report.update(recall_at_k=ext.recall, recall_sample=ext.recall_sample)
     info = {"params": params, "rarity_against": "corpus", "index": report}
-    _reuse_info(info, "incremental", new, n - new, ext.recall)
-    info.update(recall_at_k_new_rows=ext.recall_new, recall_sample_new_rows=ext.recall_sample_new)
+    _reuse_info(info, "incremental", new, n - new, ext.recall, recall_sample=ext.recall_sample,
+                recall_at_k_new_rows=ext.recall_new, recall_sample_new_rows=ext.recall_sample_new)
     result = KnnTails(knn_distance=distance, rarity=rarity, embedding_clusters=clusters, info=info)
     sims_by_id = np.empty_like(ext.sims)
     ids_by_id = np.empty_like(ext.ids)
@@ -234,6 +237,14 @@ def _incremental(store: KnnCache, pkey: str, digests: np.ndarray, embeddings: np
         row_ids=ext.id_of_row, index_bytes=faiss.serialize_index(ext.index),
     )
     return result, new_state, ""
+
+
+def _search_settings(index: faiss.Index, report: dict[str, Any]) -> None:
+    """Give a read index the search effort its report says the cold build chose."""
+    if isinstance(index, faiss.IndexHNSW) and report.get("ef_search"):
+        index.hnsw.efSearch = int(report["ef_search"])
+    elif isinstance(index, faiss.IndexIVF) and report.get("nprobe"):
+        index.nprobe = int(report["nprobe"])
 
 
 def _without_texts(scorer: TailScorer) -> TailScorer:

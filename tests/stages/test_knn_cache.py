@@ -80,20 +80,20 @@ def test_unchanged_corpus_returns_the_cold_result_bit_for_bit(corpus, tmp_path, 
     first = knn_tails(x, index=index, cache_dir=tmp_path)
     second = knn_tails(x, index=index, cache_dir=tmp_path)
     assert _same(uncached, first) and _same(first, second)
-    assert first.info["reuse"] == "none" and first.info["new_rows"] == 3000
-    assert second.info["reuse"] == "exact"
-    assert (second.info["new_rows"], second.info["reused_rows"]) == (0, 3000)
+    assert first.info["reuse"]["mode"] == "none" and first.info["reuse"]["new_rows"] == 3000
+    assert second.info["reuse"]["mode"] == "exact"
+    assert (second.info["reuse"]["new_rows"], second.info["reuse"]["reused_rows"]) == (0, 3000)
     assert second.info["index"] == first.info["index"]
     # any other parameter is another state
     other = knn_tails(x, index=index, k=5, cache_dir=tmp_path)
-    assert other.info["reuse"] == "none" and not np.array_equal(other.knn_distance, first.knn_distance)
+    assert other.info["reuse"]["mode"] == "none" and not np.array_equal(other.knn_distance, first.knn_distance)
 
 
 def test_text_threshold_is_recorded_but_does_not_invalidate(corpus, tmp_path):
     x = corpus[:500]
     knn_tails(x, text_dup_threshold=0.8, cache_dir=tmp_path)
     again = knn_tails(x, text_dup_threshold=0.5, cache_dir=tmp_path)
-    assert again.info["reuse"] == "exact" and again.info["params"]["text_dup_threshold"] == 0.5
+    assert again.info["reuse"]["mode"] == "exact" and again.info["params"]["text_dup_threshold"] == 0.5
 
 
 # ---------------------------------------------------------------------------- incremental
@@ -103,9 +103,9 @@ def test_exact_index_incremental_equals_cold(corpus, tmp_path):
     knn_tails(corpus[base], cache_dir=tmp_path)
     inc = knn_tails(corpus, cache_dir=tmp_path)
     cold = knn_tails(corpus, cache=False)
-    assert inc.info["reuse"] == "incremental"
-    assert (inc.info["new_rows"], inc.info["reused_rows"]) == (n - base.size, base.size)
-    assert inc.info["recall_at_k"] == 1.0 and inc.info["index"]["kind"] == "flat"
+    assert inc.info["reuse"]["mode"] == "incremental"
+    assert (inc.info["reuse"]["new_rows"], inc.info["reuse"]["reused_rows"]) == (n - base.size, base.size)
+    assert inc.info["reuse"]["recall_at_k"] == 1.0 and inc.info["index"]["kind"] == "flat"
     # the same neighbours; similarities may differ in the last float32 bit (another BLAS call shape)
     assert np.abs(inc.knn_distance - cold.knn_distance).max() <= 1e-6
     assert np.mean(inc.knn_distance == cold.knn_distance) >= 0.9
@@ -128,8 +128,8 @@ def test_approximate_index_incremental_is_close_to_cold(corpus, tmp_path):
     perm = np.random.default_rng(7).permutation(n)
     cold_again = knn_tails(corpus[perm], index="hnsw", cache=False)
     exact = knn_tails(corpus, index="flat", cache=False)
-    assert inc.info["reuse"] == "incremental" and inc.info["index"]["kind"] == "hnsw"
-    assert inc.info["recall_at_k"] >= 0.95 and inc.info["recall_at_k_new_rows"] >= 0.95
+    assert inc.info["reuse"]["mode"] == "incremental" and inc.info["index"]["kind"] == "hnsw"
+    assert inc.info["reuse"]["recall_at_k"] >= 0.95 and inc.info["reuse"]["recall_at_k_new_rows"] >= 0.95
 
     def same(a, b):
         return np.mean(np.abs(a - b) <= 1e-6)
@@ -157,11 +157,33 @@ def test_incremental_state_is_stored_and_extends_again(corpus, tmp_path):
     second = knn_tails(corpus[b], index="hnsw", cache_dir=tmp_path)
     again = knn_tails(corpus[b], index="hnsw", cache_dir=tmp_path)
     third = knn_tails(corpus[c], index="hnsw", cache_dir=tmp_path)
-    assert second.info["reuse"] == "incremental" and again.info["reuse"] == "exact"
+    assert second.info["reuse"]["mode"] == "incremental" and again.info["reuse"]["mode"] == "exact"
     assert _same(second, again)
-    assert third.info["reuse"] == "incremental" and third.info["new_rows"] == 500
-    assert third.info["recall_at_k"] >= 0.95
+    assert third.info["reuse"]["mode"] == "incremental" and third.info["reuse"]["new_rows"] == 500
+    assert third.info["reuse"]["recall_at_k"] >= 0.95
     assert third.info["index"]["n_indexed"] == 6000
+
+
+def test_ivf_index_extends_too(corpus, tmp_path):
+    n = corpus.shape[0]
+    base, _ = _split(n, 0.1, seed=2)
+    first = knn_tails(corpus[base], index="ivf", cache_dir=tmp_path)
+    inc = knn_tails(corpus, index="ivf", cache_dir=tmp_path)
+    assert inc.info["reuse"]["mode"] == "incremental" and inc.info["reuse"]["new_rows"] == n - base.size
+    assert inc.info["reuse"]["recall_at_k"] >= 0.95
+    assert inc.info["index"]["nprobe"] == first.info["index"]["nprobe"]
+    assert inc.info["index"]["nlist"] == first.info["index"]["nlist"]
+
+
+def test_malformed_embeddings_raise_as_before(tmp_path):
+    from synthfilter.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        knn_tails(np.zeros((0, 4), np.float32), cache_dir=tmp_path)
+    bad = np.ones((20, 4), np.float32)
+    bad[3, 1] = np.nan
+    with pytest.raises(ConfigError):
+        knn_tails(bad, cache_dir=tmp_path)
 
 
 def test_reordered_rows_reuse_the_lists(corpus, tmp_path):
@@ -170,7 +192,7 @@ def test_reordered_rows_reuse_the_lists(corpus, tmp_path):
     knn_tails(x, cache_dir=tmp_path)
     shuffled = knn_tails(x[perm], cache_dir=tmp_path)
     cold = knn_tails(x[perm], cache=False)
-    assert shuffled.info["reuse"] == "incremental" and shuffled.info["new_rows"] == 0
+    assert shuffled.info["reuse"]["mode"] == "incremental" and shuffled.info["reuse"]["new_rows"] == 0
     assert np.abs(shuffled.knn_distance - cold.knn_distance).max() <= 1e-6
     assert np.array_equal(shuffled.embedding_clusters, cold.embedding_clusters)
 
@@ -179,36 +201,36 @@ def test_removed_rows_and_too_many_new_rows_build_cold(corpus, tmp_path):
     x = corpus[:2000]
     knn_tails(x, cache_dir=tmp_path)
     removed = knn_tails(x[1:], cache_dir=tmp_path)
-    assert removed.info["reuse"] == "none"
+    assert removed.info["reuse"]["mode"] == "none"
     assert _same(removed, knn_tails(x[1:], cache=False))
     grown = knn_tails(corpus[:3000], cache_dir=tmp_path)  # 1,000 new of 3,000
-    assert grown.info["reuse"] == "none" and "30%" in grown.info["reuse_note"]
+    assert grown.info["reuse"]["mode"] == "none" and "30%" in grown.info["reuse"]["note"]
 
 
 def test_reference_mode_reuses_the_same_rows_only(corpus, tmp_path):
     ref, x = corpus[:1000], corpus[1000:1600]
     first = knn_tails(x, ref, cache_dir=tmp_path)
     second = knn_tails(x, ref, cache_dir=tmp_path)
-    assert second.info["reuse"] == "exact" and _same(first, second)
+    assert second.info["reuse"]["mode"] == "exact" and _same(first, second)
     assert second.info["rarity_against"] == "reference"
     other_ref = knn_tails(x, corpus[:999], cache_dir=tmp_path)
-    assert other_ref.info["reuse"] == "none"
+    assert other_ref.info["reuse"]["mode"] == "none"
     assert _same(other_ref, knn_tails(x, corpus[:999], cache=False))
     more = knn_tails(corpus[1000:1650], ref, cache_dir=tmp_path)
-    assert more.info["reuse"] == "none"
+    assert more.info["reuse"]["mode"] == "none"
 
 
 # ---------------------------------------------------------------------------- hygiene
 def test_cache_off_writes_nothing(corpus, tmp_path):
     out = knn_tails(corpus[:300], cache=False, cache_dir=tmp_path / "knn")
-    assert out.info["reuse"] == "none" and not (tmp_path / "knn").exists()
+    assert out.info["reuse"]["mode"] == "none" and not (tmp_path / "knn").exists()
 
 
 def test_default_folder_follows_synthfilter_cache(corpus, tmp_path, monkeypatch):
     monkeypatch.setenv("SYNTHFILTER_CACHE", str(tmp_path / "c"))
     knn_tails(corpus[:300])
     assert len(list((tmp_path / "c" / "knn").glob("*.npz"))) == 1
-    assert knn_tails(corpus[:300]).info["reuse"] == "exact"
+    assert knn_tails(corpus[:300]).info["reuse"]["mode"] == "exact"
 
 
 def test_unusable_cache_folder_warns_once_and_runs_uncached(corpus, tmp_path, capsys, monkeypatch):
@@ -220,7 +242,7 @@ def test_unusable_cache_folder_warns_once_and_runs_uncached(corpus, tmp_path, ca
     second = knn_tails(x)
     err = capsys.readouterr().err
     assert err.count("warning") == 1 and "unusable" in err
-    assert _same(first, knn_tails(x, cache=False)) and second.info["reuse"] == "none"
+    assert _same(first, knn_tails(x, cache=False)) and second.info["reuse"]["mode"] == "none"
 
 
 def test_corrupt_state_warns_and_computes_cold(corpus, tmp_path, capsys):
@@ -229,22 +251,22 @@ def test_corrupt_state_warns_and_computes_cold(corpus, tmp_path, capsys):
     (state,) = tmp_path.glob("*.npz")
     state.write_bytes(state.read_bytes()[:5000])  # torn
     again = knn_tails(x, cache_dir=tmp_path)
-    assert again.info["reuse"] == "none" and _same(good, again)
+    assert again.info["reuse"]["mode"] == "none" and _same(good, again)
     assert "unreadable" in capsys.readouterr().err
-    assert knn_tails(x, cache_dir=tmp_path).info["reuse"] == "exact"  # rewritten whole
+    assert knn_tails(x, cache_dir=tmp_path).info["reuse"]["mode"] == "exact"  # rewritten whole
     # a torn candidate for an increment is skipped the same way
     (state,) = tmp_path.glob("*.npz")
     state.write_bytes(b"PK\x03\x04 garbage")
     grown = knn_tails(corpus[:1020], cache_dir=tmp_path)
-    assert grown.info["reuse"] == "none"
+    assert grown.info["reuse"]["mode"] == "none"
 
 
 def test_folder_keeps_the_newest_states(corpus, tmp_path):
     for i in range(7):
         knn_tails(corpus[i * 100 : i * 100 + 100], cache_dir=tmp_path)
     assert len(list(tmp_path.glob("*.npz"))) == 4
-    assert knn_tails(corpus[600:700], cache_dir=tmp_path).info["reuse"] == "exact"
-    assert knn_tails(corpus[0:100], cache_dir=tmp_path).info["reuse"] == "none"
+    assert knn_tails(corpus[600:700], cache_dir=tmp_path).info["reuse"]["mode"] == "exact"
+    assert knn_tails(corpus[0:100], cache_dir=tmp_path).info["reuse"]["mode"] == "none"
     cache = KnnCache(tmp_path, keep=10, keep_bytes=1)
     cache.prune()
     assert len(list(tmp_path.glob("*.npz"))) == 1  # the newest is always kept
@@ -278,6 +300,6 @@ def test_killed_while_writing_leaves_no_state(corpus, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
     assert proc.returncode == -9
     assert not list((tmp_path / "knn").glob("*.npz")) and list((tmp_path / "knn").glob(".*.tmp"))
-    assert knn_tails(x, cache_dir=tmp_path / "knn").info["reuse"] == "none"
-    assert knn_tails(x, cache_dir=tmp_path / "knn").info["reuse"] == "exact"
+    assert knn_tails(x, cache_dir=tmp_path / "knn").info["reuse"]["mode"] == "none"
+    assert knn_tails(x, cache_dir=tmp_path / "knn").info["reuse"]["mode"] == "exact"
     assert not list((tmp_path / "knn").glob(".*.tmp"))  # the dead run's temporary file is gone
