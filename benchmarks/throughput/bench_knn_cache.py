@@ -17,7 +17,11 @@ process, with its own fresh cache folder:
 
 The incremental answer is compared with the cold one (share of rows whose
 ``knn_distance`` is equal, bit for bit and within 1e-6; rarity differences;
-clusters up to labels). ``os.getloadavg()`` is printed beside every figure:
+clusters up to labels). With ``--yardstick``, two more (untimed) answers
+set the scale: exact search (``index="flat"``), and a cold build of the same
+rows in another order (another HNSW graph, as approximate as the first);
+each answer's agreement with exact search is reported, and the cold build's
+agreement with itself on reordered rows. ``os.getloadavg()`` is printed beside every figure:
 on a shared machine the load changes them. Prints one JSON object (and
 writes it to ``--out`` if given).
 """
@@ -85,6 +89,7 @@ def main() -> None:
     parser.add_argument("--new-share", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--yardstick", action="store_true", help="also exact search and a reordered cold build")
     args = parser.parse_args()
 
     if args.corpus is not None:
@@ -112,6 +117,15 @@ def main() -> None:
     report["uncached_equals_cold"] = all(
         np.array_equal(getattr(cold, f), getattr(uncached, f)) for f in ("knn_distance", "rarity", "embedding_clusters"))
     report["new_vs_cold"] = _compare(new, cold)
+    if args.yardstick:
+        exact, _ = _timed("exact", lambda: knn_tails(x, index="flat", cache=False))
+        perm = np.random.default_rng(args.seed + 1).permutation(n)
+        again, _ = _timed("cold, reordered", lambda: knn_tails(x[perm], cache=False))
+        inverse = np.argsort(perm)
+        for field in ("knn_distance", "rarity", "embedding_clusters"):
+            setattr(again, field, getattr(again, field)[inverse])
+        report["yardstick"] = {"new_vs_exact": _compare(new, exact), "cold_vs_exact": _compare(cold, exact),
+                               "cold_reordered_vs_cold": _compare(again, cold)}
     report["speedup"] = {"unchanged": round(report["cold"]["seconds"] / report["unchanged"]["seconds"], 1),
                          "new": round(report["cold"]["seconds"] / report["new"]["seconds"], 1)}
     text = json.dumps(report, indent=2)
