@@ -55,8 +55,10 @@ run in blocks of ``batch_size``, and no ``n x n`` array is ever formed.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import faiss
@@ -241,6 +243,39 @@ def _drop_self(sims: np.ndarray, ids: np.ndarray, query_ids: np.ndarray, k: int)
     return sims[keep].reshape(shape)[:, :k], ids[keep].reshape(shape)[:, :k]
 
 
+_BUDGET = threading.local()
+
+
+@contextlib.contextmanager
+def thread_budget(threads: Callable[[], int]) -> Iterator[None]:
+    """In this block and this thread, FAISS searches use ``threads()`` OpenMP threads.
+
+    ``threads`` is asked again before every block of queries
+    (:func:`search_index`), so a search that runs beside other work can take
+    one core while that work goes on and every core once it is done. OpenMP
+    thread counts are per calling thread: other threads are not affected.
+    Results do not depend on the number of threads.
+
+    Parameters
+    ----------
+    threads : callable
+        Returns the number of threads to use now (at least 1).
+    """
+    before = faiss.omp_get_max_threads()
+    _BUDGET.threads = threads
+    try:
+        yield
+    finally:
+        _BUDGET.threads = None
+        faiss.omp_set_num_threads(before)
+
+
+def _apply_thread_budget() -> None:
+    threads = getattr(_BUDGET, "threads", None)
+    if threads is not None:
+        faiss.omp_set_num_threads(max(1, int(threads())))
+
+
 def drop_self(sims: np.ndarray, ids: np.ndarray, query_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop each query's own entry from its ``k + 1`` results (else the last), leaving ``k``.
 
@@ -294,6 +329,7 @@ def search_index(
     ids = np.empty(sims.shape, dtype=np.int64)
     for start in range(0, queries.shape[0], batch_size):
         block = queries[start : start + batch_size]
+        _apply_thread_budget()
         s, i = index.search(block, kk, params=params) if params is not None else index.search(block, kk)
         if exclude:
             s, i = _drop_self(s, i, np.asarray(query_ids[start : start + batch_size], dtype=np.int64), kk - 1)

@@ -146,3 +146,37 @@ def test_auto_uses_hnsw_from_the_threshold():
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     assert build_index(x, 5, kind="auto", ivf_threshold=1000)[1].kind == "flat"
     assert build_index(x, 5, kind="auto", ivf_threshold=200)[1].kind == "hnsw"
+
+
+def test_thread_budget_is_asked_before_every_block_and_restored():
+    import faiss
+
+    from synthfilter.knn_index import search_index, thread_budget
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    index = faiss.IndexFlatIP(8)
+    index.add(x)
+    plain = search_index(index, x, 5, query_ids=np.arange(300))
+    before = faiss.omp_get_max_threads()
+    asked: list[int] = []
+    seen: list[int] = []
+
+    def budget() -> int:
+        asked.append(1)
+        return 1
+
+    real_search = index.search
+
+    def spying_search(*args, **kwargs):
+        seen.append(faiss.omp_get_max_threads())
+        return real_search(*args, **kwargs)
+
+    index.search = spying_search
+    with thread_budget(budget):
+        budgeted = search_index(index, x, 5, query_ids=np.arange(300), batch_size=100)
+    assert len(asked) == 3 and seen == [1, 1, 1]
+    assert faiss.omp_get_max_threads() == before
+    for a, b in zip(plain, budgeted):
+        np.testing.assert_array_equal(a, b)

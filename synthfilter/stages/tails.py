@@ -77,13 +77,26 @@ class TailGlobalStage:
         """
         if "embedding" not in columns or self._pending is not None:
             return False
-        self._pending = _Background(self._knn, columns["embedding"], _reference_embeddings(ctx), ctx.seed)
+        self._records_done = threading.Event()
+        self._pending = _Background(self._knn_beside, columns["embedding"], _reference_embeddings(ctx), ctx.seed)
         return True
+
+    def _knn_beside(self, embeddings: np.ndarray, reference: np.ndarray | None, seed: int) -> Any:
+        """:meth:`_knn` in the background: one FAISS thread while the record stages run, all of them after."""
+        import faiss
+
+        from synthfilter.knn_index import thread_budget
+
+        every = faiss.omp_get_max_threads()
+        done = self._records_done
+        with thread_budget(lambda: every if done.is_set() else 1):
+            return self._knn(embeddings, reference, seed)
 
     def _take_pending(self, embeddings: np.ndarray, reference: np.ndarray | None, seed: int) -> Any:
         pending, self._pending = self._pending, None
         if pending is None:
             return None
+        self._records_done.set()  # the search may take every core now
         knn = pending.result()  # joined even when unusable, so no thread outlives the run
         started_with, started_reference, started_seed = pending.args
         same = (started_seed == seed and np.array_equal(started_with, embeddings)
