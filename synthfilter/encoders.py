@@ -29,6 +29,7 @@ import functools
 import json
 import os
 import struct
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -63,6 +64,9 @@ __all__ = [
 ]
 
 _TRUST_PICKLED_DEFAULT = False
+
+#: Serialises lazy model loads: the detector scores slices of a corpus in threads that share one encoder.
+_LOAD_LOCK = threading.RLock()
 
 
 def trust_pickled_encoders(trusted: bool) -> None:
@@ -209,7 +213,11 @@ class SentenceTransformerEncoder:
         return self._dim
 
     def _load(self):
-        if self._model is None:
+        if self._model is not None:
+            return self._model
+        with _LOAD_LOCK:
+            if self._model is not None:
+                return self._model
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError:  # pragma: no cover - core dependency
@@ -273,7 +281,11 @@ class StaticEncoder:
         self._dim = shape[1] if shape is not None and len(shape) == 2 else None
 
     def _load(self) -> _StaticTable:
-        if self._model is None:
+        if self._model is not None:
+            return self._model
+        with _LOAD_LOCK:  # threads scoring slices of one corpus would otherwise each load the table
+            if self._model is not None:
+                return self._model
             try:
                 self._model = _StaticTable(self.model_dir)
             except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:

@@ -123,3 +123,34 @@ def test_static_encoder_gives_model2vecs_vectors_exactly():
     ours = StaticEncoder()
     reference = StaticModel.from_pretrained(ours.model_dir)
     np.testing.assert_array_equal(ours.encode(texts), _normalise(reference.encode(texts)))
+
+
+def test_threads_sharing_a_static_encoder_load_it_once(monkeypatch):
+    import threading
+
+    from synthfilter import encoders
+
+    loads: list[int] = []
+    real = encoders._StaticTable
+
+    def counting(model_dir):
+        loads.append(1)
+        return real(model_dir)
+
+    monkeypatch.setattr(encoders, "_StaticTable", counting)
+    enc = encoders.StaticEncoder()
+    barrier = threading.Barrier(4)
+    out: list = []
+
+    def work():
+        barrier.wait()
+        out.append(enc.encode(["a sentence to embed", "another one"]))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert loads == [1] and len(out) == 4
+    for vectors in out[1:]:
+        np.testing.assert_array_equal(vectors, out[0])
