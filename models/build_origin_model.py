@@ -29,8 +29,10 @@ from synthfilter.data.corpus import build_corpus
 from synthfilter.data.schema import SOURCES
 from synthfilter.evaluation import (
     evaluate_detector,
+    length_breakdown,
     plot_roc_and_reliability,
     tpr_at_fpr,
+    word_counts,
 )
 from synthfilter.io import atomic_write_parquet, atomic_write_text
 from synthfilter.share import estimate_share
@@ -134,8 +136,10 @@ def main() -> int:
             base_loso.append({"left_out": source, "auroc": round(float(roc_auc_score(held["label"].to_numpy(), p)), 4)})
     log(f"baseline test: {base_report.overall}")
 
+    per_length = length_breakdown(y_test, p_test, word_counts(test["text"].to_list()), test["source"].to_list(),
+                                  scores=s_test)
     metrics = {
-        "heldout_test": report.to_dict(),
+        "heldout_test": {**report.to_dict(), "per_length": per_length.to_dicts()},
         "leave_one_source_out": loso,
         "share_estimation": [t.to_dict() for t in trials],
         "share_mix_size": size,
@@ -300,6 +304,14 @@ def model_card(scorer, metadata: dict, args) -> str:
     ]
     lines += [f"| {r['source']} | {r['class']} | {r['n']} | {_fmt(r.get('auroc'))} | {_fmt(r.get('tpr_at_1pct_fpr'))} "
               f"| {_fmt(r.get('ece'))} | {_fmt(r.get('mean_p_synthetic'))} |" for r in m["heldout_test"]["per_source"]]
+    if m["heldout_test"].get("per_length"):
+        lines += ["", "By length (words; each row against the other class's test records of the same length; "
+                  "AUROC and TPR rank by the score):", "",
+                  "| length | source | class | n | AUROC | TPR @ 1 % FPR | mean p_synthetic |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['length']} | {r['source']} | {r['class'] or 'both'} | {r['n']} | {_fmt(r['auroc'])} "
+                  f"| {_fmt(r['tpr_at_1pct_fpr'])} | {_fmt(r['mean_p_synthetic'])} |"
+                  for r in m["heldout_test"]["per_length"]]
     fp = m.get("by_human_source")
     if fp:
         lines += ["", f"Where the false positives come from: of the {fp['n_above_overall_1pct_threshold']} human test "

@@ -1,5 +1,6 @@
 """Detector metrics: AUROC, true-positive rate at fixed false-positive rates,
-expected calibration error, per-source breakdowns and their plots."""
+expected calibration error, per-source (per generator, per human domain) and
+per-length breakdowns, and their plots."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from synthfilter.errors import ConfigError
 
 FPR_LEVELS = (0.01, 0.05)
+#: Length bins of :func:`length_breakdown`, in words: ``(label, low, high)`` with ``low <= words < high``.
+LENGTH_BINS: tuple[tuple[str, int, float], ...] = (("<50", 0, 50), ("50-150", 50, 150), (">150", 150, float("inf")))
 
 
 def tpr_at_fpr(y: np.ndarray, p: np.ndarray, fpr: float) -> float:
@@ -174,3 +177,126 @@ def plot_roc_and_reliability(
     paths.append(out_dir / "reliability.png")
     plt.close(fig)
     return paths
+
+
+def word_counts(texts: Sequence[str]) -> np.ndarray:
+    """Whitespace-separated words of each text (the unit of :data:`LENGTH_BINS`)."""
+    return np.fromiter((len(str(t).split()) for t in texts), dtype=np.int64, count=len(texts))
+
+
+def _ranking(y: np.ndarray, rank: np.ndarray) -> dict:
+    out: dict = {"n": int(y.size), "n_machine": int(y.sum()), "n_human": int((1 - y).sum())}
+    if len(np.unique(y)) == 2:
+        out["auroc"] = round(float(roc_auc_score(y, rank)), 4)
+        out["tpr_at_1pct_fpr"] = round(tpr_at_fpr(y, rank, 0.01), 4)
+    else:
+        out["auroc"] = out["tpr_at_1pct_fpr"] = None
+    return out
+
+
+def length_breakdown(
+    y: Sequence[int],
+    p: Sequence[float],
+    words: Sequence[int],
+    sources: Sequence[str] | None = None,
+    scores: Sequence[float] | None = None,
+) -> pl.DataFrame:
+    """AUROC and TPR at 1 % FPR by text length, overall and per source.
+
+    Records are put in the bins of :data:`LENGTH_BINS` (< 50, 50-150, > 150
+    words). Within a bin, ``source="all"`` compares its machine and human
+    records; a source's row compares its records in the bin with every
+    record of the other class in the same bin, so a generator's row reads
+    "how well are this generator's short texts told from short human
+    texts", and a human domain's row how well its texts are told from
+    machine text of that length. Ranking uses ``scores`` (the uncalibrated
+    score) when given, else ``p``; a bin without both classes gets nulls.
+
+    Parameters
+    ----------
+    y : sequence of int
+        1 = machine, 0 = human.
+    p : sequence of float
+        Calibrated probabilities.
+    words : sequence of int
+        Length of each record in words (:func:`word_counts`).
+    sources : sequence of str, optional
+        Source (generator or human domain) of each record.
+    scores : sequence of float, optional
+        Uncalibrated scores, a monotone map of which ``p`` is.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``length``, ``source``, ``class`` (``machine``, ``human`` or null for
+        ``all``), ``n``, ``n_machine``, ``n_human``, ``auroc``,
+        ``tpr_at_1pct_fpr``, ``mean_p_synthetic``; empty bins are left out.
+
+    Examples
+    --------
+    >>> y = np.array([0, 1, 0, 1]); s = np.array([0.1, 0.9, 0.2, 0.8]); w = np.array([10, 12, 80, 90])
+    >>> length_breakdown(y, s, w)["auroc"].to_list()
+    [1.0, 1.0]
+    """
+    y = np.asarray(y, dtype=np.int64)
+    p = np.asarray(p, dtype=np.float64)
+    words = np.asarray(words, dtype=np.int64)
+    rank = p if scores is None else np.asarray(scores, dtype=np.float64)
+    if not (y.size == p.size == words.size == rank.size) or y.size == 0:
+        raise ConfigError("labels, probabilities, lengths and scores must be non-empty and of equal length")
+    src = None if sources is None else np.asarray(sources, dtype=object).astype(str)
+    if src is not None and src.size != y.size:
+        raise ConfigError("sources must name one source per record")
+    rows = []
+    for label, low, high in LENGTH_BINS:
+        in_bin = (words >= low) & (words < high)
+        if not in_bin.any():
+            continue
+        rows.append({"length": label, "source": "all", "class": None, **_ranking(y[in_bin], rank[in_bin]),
+                     "mean_p_synthetic": round(float(p[in_bin].mean()), 4)})
+        if src is None:
+            continue
+        for source in sorted(set(src[in_bin].tolist())):
+            mine = in_bin & (src == source)
+            cls = int(round(y[mine].mean()))
+            versus = mine | (in_bin & (y != cls))
+            rows.append({"length": label, "source": source, "class": "machine" if cls else "human",
+                         **_ranking(y[versus], rank[versus]), "n": int(mine.sum()),
+                         "mean_p_synthetic": round(float(p[mine].mean()), 4)})
+    schema = {"length": pl.String, "source": pl.String, "class": pl.String, "n": pl.Int64, "n_machine": pl.Int64,
+              "n_human": pl.Int64, "auroc": pl.Float64, "tpr_at_1pct_fpr": pl.Float64,
+              "mean_p_synthetic": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def breakdown_markdown(per_source: pl.DataFrame, per_length: pl.DataFrame | None = None) -> str:
+    """Markdown tables of a per-source report and a :func:`length_breakdown` (for a model card).
+
+    Parameters
+    ----------
+    per_source : polars.DataFrame
+        :attr:`DetectorReport.per_source`.
+    per_length : polars.DataFrame, optional
+        :func:`length_breakdown`'s table.
+
+    Returns
+    -------
+    str
+        Two tables: by generator / human domain, then by length.
+    """
+
+    def fmt(v) -> str:
+        return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
+    lines = ["| generator / human domain | class | n | AUROC | TPR at 1% FPR | mean p_synthetic |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in per_source.iter_rows(named=True):
+        lines.append(f"| {r['source']} | {r['class']} | {r['n']:,} | {fmt(r.get('auroc'))} | "
+                     f"{fmt(r.get('tpr_at_1pct_fpr'))} | {fmt(r.get('mean_p_synthetic'))} |")
+    if per_length is not None and per_length.height:
+        lines += ["", "| length (words) | source | class | n | AUROC | TPR at 1% FPR | mean p_synthetic |",
+                  "|---|---|---|---:|---:|---:|---:|"]
+        for r in per_length.iter_rows(named=True):
+            lines.append(f"| {r['length']} | {r['source']} | {r['class'] or 'both'} | {r['n']:,} | {fmt(r['auroc'])} | "
+                         f"{fmt(r['tpr_at_1pct_fpr'])} | {fmt(r['mean_p_synthetic'])} |")
+    return "\n".join(lines) + "\n"

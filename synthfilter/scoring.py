@@ -299,7 +299,12 @@ def score_with_report(
     reference_records = None
     if ref_source is not None:
         start = time.perf_counter()
-        reference_records = eng.map_records(ref_source, record_stages[:1])
+        # Encoded for rarity; scored by the detector too, so the share stage can take the human side of its
+        # correction from this gold reference (synthfilter.stages.share).
+        from synthfilter.stages import OriginRecordStage
+
+        ref_stages = record_stages[:1] + [s for s in record_stages if isinstance(s, OriginRecordStage)]
+        reference_records = eng.map_records(ref_source, ref_stages)
         timings["encode_reference"] = time.perf_counter() - start
     ctx = GlobalContext(reference=reference_records, groups=groups if engine == "local" else None, seed=seed)
     start = time.perf_counter()

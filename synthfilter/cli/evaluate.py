@@ -10,7 +10,7 @@ from rich.table import Table
 
 from synthfilter.cli.common import console, model_options, parse_model, text_options
 from synthfilter.errors import ConfigError, OutputError
-from synthfilter.evaluation import plot_roc_and_reliability
+from synthfilter.evaluation import breakdown_markdown, length_breakdown, plot_roc_and_reliability, word_counts
 from synthfilter.io import atomic_write_text, document_ids, read_corpus
 from synthfilter.origin import load_model
 from synthfilter.training import evaluate_on, labels_of
@@ -27,10 +27,17 @@ from synthfilter.training import evaluate_on, labels_of
                    "[default: 'group' if the data has it]. Use '' to resample records.")
 @text_options
 @click.option("-o", "--out-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder for metrics.json, roc.png and reliability.png [default: ./<DATA's name>.eval/].")
+              help="Folder for metrics.json, breakdown.md, roc.png and reliability.png "
+                   "[default: ./<DATA's name>.eval/].")
 def command(data: Path, model: str, trusted_model: bool, label_column: str, source_column: str,
             group_column: str | None, text_column: str, id_column: str | None, out_dir: Path | None) -> None:
-    """Evaluate an origin detector on DATA: AUROC, TPR at 1% and 5% FPR, ECE, per source.
+    """Evaluate an origin detector on DATA: AUROC, TPR at 1% and 5% FPR, ECE, per source and by length.
+
+    Each machine source is a generator and each human source a domain: a
+    source's row compares its records with every record of the other class.
+    The length table does the same within < 50, 50-150 and > 150 words.
+    AUROC and TPR rank by the detector's uncalibrated score. breakdown.md
+    holds both tables in Markdown, for a model card.
 
     \b
     Example (reproduces the shipped model card):
@@ -56,9 +63,13 @@ def command(data: Path, model: str, trusted_model: bool, label_column: str, sour
     y = labels_of(frame, label_column)
     plots = plot_roc_and_reliability(y, p, out_dir, title=scorer.model_id_.split("@")[0], scores=scores)
     share = scorer.estimate_share(p, groups=groups)
+    sources = frame[source_column].to_list() if source_column and source_column in frame.columns else None
+    per_length = length_breakdown(y, p, word_counts(frame["text"].to_list()), sources, scores=scores)
     result = {"model": scorer.model_id_, "data": str(data), **report.to_dict(),
+              "per_length": per_length.to_dicts(),
               "estimated_share": share.to_dict(), "true_share": round(float(y.mean()), 4)}
     atomic_write_text(out_dir / "metrics.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out_dir / "breakdown.md", breakdown_markdown(report.per_source, per_length))
 
     table = Table(title=f"{scorer.model_id_} on {data.name}", title_justify="left")
     for col in ("source", "class", "n", "auroc", "tpr@1%fpr", "tpr@5%fpr", "ece", "mean p"):
@@ -72,8 +83,18 @@ def command(data: Path, model: str, trusted_model: bool, label_column: str, sour
                       f"{row['tpr_at_1pct_fpr']:.3f}", f"{row['tpr_at_5pct_fpr']:.3f}", f"{row['ece']:.4f}",
                       f"{row['mean_p_synthetic']:.3f}")
     console.print(table)
+    by_length = Table(title="by length (words): each row against the other class of the same length",
+                      title_justify="left")
+    for col in ("length", "source", "class", "n", "auroc", "tpr@1%fpr", "mean p"):
+        by_length.add_column(col, justify="left" if col in ("length", "source", "class") else "right")
+    for row in per_length.iter_rows(named=True):
+        by_length.add_row(row["length"], row["source"], row["class"] or "both", f"{row['n']:,}",
+                          "n/a" if row["auroc"] is None else f"{row['auroc']:.4f}",
+                          "n/a" if row["tpr_at_1pct_fpr"] is None else f"{row['tpr_at_1pct_fpr']:.3f}",
+                          f"{row['mean_p_synthetic']:.3f}")
+    console.print(by_length)
     if "tpr_at_1pct_fpr_on_p" in o:
         console.print(f"AUROC and TPR rank by the detector's score; TPR at 1% FPR read off p_synthetic "
                       f"(calibration steps, ties against the detector): {o['tpr_at_1pct_fpr_on_p']:.3f}")
     console.print(f"synthetic share: estimated {share}, true {y.mean():.3f}")
-    console.print(f"wrote {out_dir / 'metrics.json'}, " + ", ".join(str(p_) for p_ in plots))
+    console.print(f"wrote {out_dir / 'metrics.json'}, {out_dir / 'breakdown.md'}, " + ", ".join(str(p_) for p_ in plots))

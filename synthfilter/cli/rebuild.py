@@ -227,7 +227,8 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
 @click.command("rebuild")
 @click.argument("candidates", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--gold", "gold", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="Trusted human data (repeatable): always kept, never altered, the reference for rarity.")
+              help="Trusted human data (repeatable): always kept, never altered, the reference for rarity; "
+                   "with 20 records or more, what human text scores in the share correction.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Training set to write (.parquet; with --engine ray a folder of shards); required unless --dry-run.")
 @click.option("--decisions", "decisions_path", type=click.Path(path_type=Path, dir_okay=False), default=None,

@@ -50,7 +50,8 @@ from synthfilter.shards import MANIFEST_NAME, is_sharded, read_sharded, resolve_
 @encoder_option
 @model_options
 @click.option("--reference", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Gold reference corpus: rarity is measured against it instead of the corpus.")
+              help="Gold human reference: rarity is measured against it instead of the corpus, and (20 records "
+                   "or more) the share correction takes what human text scores from it.")
 @click.option("--reference-text-column", default="text", show_default=True)
 @duplicate_options
 @click.option("--index", type=click.Choice(["auto", "flat", "ivf", "hnsw"]), default="auto", show_default=True,

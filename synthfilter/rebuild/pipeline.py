@@ -161,6 +161,7 @@ def rebuild(
     gold_names: Sequence[str] | None = None,
     batch_size: int = 32,
     show_progress: bool = False,
+    gold_correction: bool = True,
 ) -> RebuildResult:
     """Build a training set that caps the synthetic share and keeps gold and rare records.
 
@@ -203,6 +204,13 @@ def rebuild(
         Encoder batch size.
     show_progress : bool, default False
         Draw progress bars.
+    gold_correction : bool, default True
+        With gold (at least :data:`synthfilter.share.MIN_GOLD` records), a
+        model and no ``calibration``, score the gold and take the human side
+        of the share correction from it
+        (:meth:`synthfilter.share.ShareCalibration.with_gold_human`): the
+        gold is human text of the candidates' own domain, where the model's
+        calibration split may not be. ``False`` keeps the model's.
 
     Returns
     -------
@@ -342,6 +350,12 @@ def rebuild(
     # 3. Select -----------------------------------------------------------------------------
     if calibration is None and scorer is not None:
         calibration = scorer.share_calibration_
+        if gold_all is not None and gold_correction:  # human side of the share correction from the gold
+            from synthfilter.stages.share import gold_calibration
+
+            calibration, note = gold_calibration(scorer, gold_all.get_column("text").to_list())
+            info["share_correction"] = {"correction": calibration.correction, "n_gold": calibration.n_gold,
+                                        **({"note": note} if note else {})}
     start = time.perf_counter()
     selection = select(cand_sel, gold_sel, policy, calibration=calibration, groups=groups)
     timings["select"] = time.perf_counter() - start
