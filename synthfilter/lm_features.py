@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from synthfilter.cache import ArrayStore, cached_rows, default_cache_dir, remembered_digest, slug
+from synthfilter.cache import ArrayStore, cached_rows, default_cache_dir, remembered_digest, slug, text_key
 from synthfilter.errors import MissingExtraError
 
 __all__ = [
@@ -258,6 +258,35 @@ class LMFeatures:
             out[i] = token_statistics(*self.logits(text))
         return out
 
+    def _store(self) -> ArrayStore:
+        root = Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
+        return ArrayStore(root / "lm_features" / f"{slug(self.lm_id)}.sqlite", len(LM_FEATURE_NAMES))
+
+    def lookup(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Features of the texts already in the cache, computing nothing (the model is not loaded).
+
+        Parameters
+        ----------
+        texts : sequence of str
+
+        Returns
+        -------
+        rows : numpy.ndarray, shape ``(len(texts), 4)``
+            NaN where a text is not cached.
+        found : numpy.ndarray of bool, shape ``(len(texts),)``
+        """
+        keys = [text_key(t) for t in texts]
+        rows = np.full((len(keys), len(LM_FEATURE_NAMES)), np.nan)
+        if not self.cache:
+            return rows, np.zeros(len(keys), dtype=bool)
+        with self._store() as store:
+            found = store.lookup(keys)
+        hit = np.array([k in found for k in keys], dtype=bool)
+        for i, key in enumerate(keys):
+            if hit[i]:
+                rows[i] = found[key]
+        return rows, hit
+
     def transform(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """Features of each text (cached by text and LM id).
 
@@ -277,9 +306,7 @@ class LMFeatures:
             rows = self._compute(texts)
             hits, computed = 0, len(texts)
         else:
-            root = Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
-            store = ArrayStore(root / "lm_features" / f"{slug(self.lm_id)}.sqlite", len(LM_FEATURE_NAMES))
-            with store:
+            with self._store() as store:
                 rows, hits, computed = cached_rows(
                     texts, store, self._compute, show_progress=show_progress, description="LM features", chunk=64
                 )

@@ -122,3 +122,15 @@ def test_real_features_are_the_statistics_of_the_models_logits():
     np.testing.assert_allclose(lm.transform(PARAGRAPHS[:1])[0], token_statistics(logits, targets), rtol=1e-6)
     direct = _direct_fast_detectgpt(logits.astype(np.float64)[:3], list(targets[:3]))
     assert token_statistics(logits[:3], targets[:3])[3] == pytest.approx(direct, rel=1e-6)
+
+
+def test_lookup_reads_the_cache_without_computing(tmp_path):
+    lm = _real_lm(cache_dir=tmp_path)
+    with lm._store() as store:
+        from synthfilter.cache import text_key
+
+        store.store([text_key(PARAGRAPHS[0])], np.array([[-3.0, 1.5, 3.0, 0.5]]))
+    rows, found = lm.lookup(PARAGRAPHS[:2])
+    assert found.tolist() == [True, False] and lm._llm is None  # the model was never loaded
+    np.testing.assert_allclose(rows[0], [-3.0, 1.5, 3.0, 0.5])
+    assert np.isnan(rows[1]).all()

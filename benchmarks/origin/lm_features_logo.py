@@ -24,6 +24,11 @@ all human paragraphs:
   that row is marked ``fast_detector_saw_generator: true`` and is not a
   leave-one-out number.
 
+A simulated cascade (``cascade``): records whose fast ``p_synthetic`` (the
+detector that never saw the generator) lies in an uncertain band get the
+leave-one-generator-out LR's probability, the rest keep the fast one; it
+reports the share of records sent to the LM block and the resulting AUROC.
+
 Also reports the surface-tell AUROC of SmolLM2 against Brown+SpamAssassin (the
 prompt sources; 0.5 = the cleaning left no tell) and the LM block's cost.
 
@@ -63,6 +68,8 @@ HELDOUT = ROOT / "models" / "origin-v3" / "heldout_test.parquet"
 GENERATORS = ("sharegpt_chatgpt", "gemma", "smollm2")
 HUMANS = ("brown", "sharegpt_human", "spamassassin")
 N_FOLDS = 5
+#: Uncertain bands of the fast detector's p_synthetic for the cascade simulation.
+CASCADE_BANDS = ((0.2, 0.8), (0.05, 0.95), (0.01, 0.99))
 
 
 def _fold(groups: np.ndarray, seed: int) -> np.ndarray:
@@ -109,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cached-only", action="store_true",
+                    help="use only the sampled texts whose LM features are already cached (computes no LM feature)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "origin" / "results" / "lm_features_logo.json")
     args = ap.parse_args(argv)
     started = time.time()
@@ -124,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         smol = smol.sample(min(args.smollm2, smol.height), seed=args.seed)
         parts.append(smol.select("id", "text", "label", "source", "group").with_columns(pl.lit("smollm2").alias("split")))
     data = pl.concat([p.select("id", "text", "label", "source", "group") for p in parts])
+    lm = LMFeatures(max_tokens=args.max_tokens, n_threads=args.threads)
+    if args.cached_only:
+        _, hit = lm.lookup(data["text"].to_list())
+        print(f"--cached-only: {int(hit.sum())} of {data.height} sampled texts have cached LM features", flush=True)
+        data = data.filter(pl.Series(hit))
+        smol = smol.filter(pl.col("id").is_in(data.filter(pl.col("source") == "smollm2")["id"].to_list()))
     texts = data["text"].to_list()
     source = data["source"].to_numpy()
     groups = data["group"].to_numpy()
@@ -131,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = dict(sorted(data.group_by("source").len().rows()))
     print(f"{data.height} texts: {counts}", flush=True)
 
-    result: dict = {"counts": counts, "max_tokens": args.max_tokens, "threads": args.threads, "seed": args.seed}
+    result: dict = {"counts": counts, "max_tokens": args.max_tokens, "threads": args.threads, "seed": args.seed,
+                    "cached_only": args.cached_only, "per_source_requested": args.per_source}
     if smol.height:
         prompt_humans = held.filter(pl.col("source").is_in(["brown", "spamassassin"]))["text"].to_list()
         smol_texts = smol["text"].to_list()
@@ -141,7 +157,6 @@ def main(argv: list[str] | None = None) -> int:
         result["smollm2_modes"] = dict(sorted(smol.group_by("gen_mode").len().rows()))
         result["smollm2_tasks"] = dict(sorted(smol.group_by("gen_task").len().rows()))
 
-    lm = LMFeatures(max_tokens=args.max_tokens, n_threads=args.threads)
     t0 = time.perf_counter()
     # Score in a shuffled order, so that a run stopped part-way leaves every source partly cached.
     order = np.random.default_rng(args.seed).permutation(len(texts))
@@ -155,11 +170,16 @@ def main(argv: list[str] | None = None) -> int:
         "seconds_per_computed_text": round(stats["seconds"] / stats["computed"], 4) if stats["computed"] else None,
         "wall_seconds": round(lm_seconds, 1),
     }
+    n_tokens = np.array([len(lm.tokens(t)) - 1 for t in texts])
+    result["lm"]["tokens_scored"] = {"median": int(np.median(n_tokens)), "max": int(n_tokens.max()),
+                                     "share_truncated": round(float((n_tokens >= args.max_tokens).mean()), 4)}
     print(f"LM features: {result['lm']}", flush=True)
 
-    fast = {"origin-v3": load_model().decision_function(texts)}
+    scorers = {"origin-v3": load_model()}
     if args.no_gemma_model is not None:
-        fast["origin-no-gemma"] = load_model(args.no_gemma_model).decision_function(texts)
+        scorers["origin-no-gemma"] = load_model(args.no_gemma_model)
+    fast = {name: scorer.decision_function(texts) for name, scorer in scorers.items()}
+    fast_p = {name: scorers[name].calibrate(raw) for name, raw in fast.items()}
     # Which fast detector never saw each generator (None: no such build here).
     unseen_fast = {"gemma": "origin-no-gemma" if "origin-no-gemma" in fast else None, "smollm2": "origin-v3",
                    "sharegpt_chatgpt": None}
@@ -179,6 +199,15 @@ def main(argv: list[str] | None = None) -> int:
         entry["fast_only"] = {name: _metrics(yy, s[mask]) for name, s in fast.items()}
         lm_only = logo_scores(feats, source, folds, gen, args.seed)
         entry["logo_lm_only"] = _metrics(yy, lm_only[mask])
+        # The same against each human source alone (AUROC only; TPR at 1 % FPR needs more humans).
+        entry["auroc_by_human_source"] = {}
+        for h in HUMANS:
+            sub = (source == h) | (source == gen)
+            ys = y[sub]
+            row = {name: round(float(roc_auc_score(ys, LM_FEATURE_SIGNS[name] * feats[sub, j])), 4)
+                   for j, name in enumerate(LM_FEATURE_NAMES)}
+            row["logo_lm_only"] = round(float(roc_auc_score(ys, lm_only[sub])), 4)
+            entry["auroc_by_human_source"][h] = row
         fast_name = unseen_fast[gen] or "origin-v3"
         x = np.column_stack([fast[fast_name], feats])
         combined = logo_scores(x, source, folds, gen, args.seed)
@@ -189,6 +218,20 @@ def main(argv: list[str] | None = None) -> int:
         }
         if unseen_fast[gen] is not None:
             entry["fast_unseen_only"] = {"fast_detector": fast_name, **_metrics(yy, fast[fast_name][mask])}
+            # A cascade: only records whose fast p_synthetic lies in an uncertain band go to the LM block
+            # and get the leave-one-generator-out LR's probability; the rest keep the fast p_synthetic.
+            entry["cascade"] = []
+            lr_p = 1.0 / (1.0 + np.exp(-combined))
+            for lo, hi in CASCADE_BANDS:
+                sent = (fast_p[fast_name] >= lo) & (fast_p[fast_name] <= hi)
+                final = np.where(sent, lr_p, fast_p[fast_name])
+                entry["cascade"].append({
+                    "band": [lo, hi], "fast_detector": fast_name,
+                    "share_of_sample_sent": round(float(sent[mask].mean()), 4),
+                    "share_of_generator_sent": round(float(sent[source == gen].mean()), 4),
+                    "share_of_humans_sent": round(float(sent[human].mean()), 4),
+                    **_metrics(yy, final[mask]),
+                })
         per_generator[gen] = entry
         print(f"{gen}: {json.dumps(entry)}", flush=True)
     result["per_generator"] = per_generator
