@@ -34,13 +34,23 @@ class ModelError(SynthfilterError):
 
 
 class MissingExtraError(SynthfilterError):
-    """An optional dependency is not installed."""
+    """An optional dependency is not installed.
 
-    def __init__(self, package: str, extra: str, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs the package '{package}', which is not installed; "
-            f"install it with: pip install 'synthfilter[{extra}]'"
-        )
+    Parameters
+    ----------
+    package : str
+        The missing distribution.
+    extra : str
+        The synthfilter extra that provides it.
+    purpose : str
+        What needs it (starts the message).
+    command : str, optional
+        The install command to print; ``pip install 'synthfilter[<extra>]'`` by default.
+    """
+
+    def __init__(self, package: str, extra: str, purpose: str, command: str | None = None) -> None:
+        command = command or f"pip install 'synthfilter[{extra}]'"
+        super().__init__(f"{purpose} needs the package '{package}', which is not installed; install it with: {command}")
 
 
 class OutputError(SynthfilterError):

