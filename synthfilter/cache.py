@@ -25,6 +25,7 @@ import hashlib
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,21 @@ def warn_once(message: str, topic: str | None = None) -> None:
         _WARNED.add(topic)
         sys.stderr.write(f"synthfilter: warning: {message}\n")
         sys.stderr.flush()
+
+
+def _when_unlocked(statement: Callable[[], Any], patience_s: float = 30.0) -> Any:
+    """Run ``statement``, again after short sleeps while SQLite says the database is locked or busy."""
+    deadline = time.monotonic() + patience_s
+    pause = 0.01
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as exc:
+            message = str(exc).lower()
+            if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
 
 def text_key(text: str) -> bytes:
@@ -128,9 +144,12 @@ class ArrayStore:
                     raise PermissionError(f"{self.path.parent} is not writable")
                 con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
                 con.execute("PRAGMA busy_timeout = 60000")
-                con.execute("PRAGMA journal_mode = WAL")
+                # Two runs creating the same new file race for the switch to WAL, and SQLite answers
+                # "database is locked" there at once, without waiting: try again for a while.
+                _when_unlocked(lambda: con.execute("PRAGMA journal_mode = WAL"))
                 con.execute("PRAGMA synchronous = NORMAL")
-                con.execute("CREATE TABLE IF NOT EXISTS rows (key BLOB PRIMARY KEY, value BLOB NOT NULL)")
+                _when_unlocked(lambda: con.execute(
+                    "CREATE TABLE IF NOT EXISTS rows (key BLOB PRIMARY KEY, value BLOB NOT NULL)"))
                 self._con = con
             except (sqlite3.Error, OSError) as exc:
                 self._disable(exc)
