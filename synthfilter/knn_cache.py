@@ -59,6 +59,7 @@ from synthfilter.knn_index import (
     START_EF_SEARCH,
     START_NPROBE,
     TRAIN_PER_CELL,
+    add_on_one_thread,
     exact_neighbours,
     knn_distance,
     merge_neighbours,
@@ -533,20 +534,11 @@ class Extension:
 
 
 def _single_thread_add(index: faiss.Index, x: np.ndarray, ids: np.ndarray) -> None:
-    """Add rows as :func:`~synthfilter.knn_index.build_hnsw` builds: one thread, so the graph is deterministic.
-
-    ``omp_set_num_threads`` sets the calling thread's own OpenMP setting, as
-    in ``build_hnsw``.
-    """
+    """Add rows as :func:`~synthfilter.knn_index.build_hnsw` builds (one thread: a deterministic graph); IVF takes ids."""
     if isinstance(index, faiss.IndexIVF):
         index.add_with_ids(x, ids)
         return
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        index.add(x)
-    finally:
-        faiss.omp_set_num_threads(threads)
+    add_on_one_thread(index, x)
 
 
 def _candidates_into(old_sims: np.ndarray, old_ids: np.ndarray, rows: np.ndarray, cand_rows: np.ndarray,

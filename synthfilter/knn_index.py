@@ -465,13 +465,22 @@ def build_hnsw(x: np.ndarray, m: int = HNSW_M, ef_construction: int = HNSW_EF_CO
     x = np.ascontiguousarray(x, dtype=np.float32)
     index = faiss.IndexHNSWFlat(x.shape[1], int(m), faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = int(ef_construction)
+    add_on_one_thread(index, x)
+    return index
+
+
+def add_on_one_thread(index: faiss.Index, x: np.ndarray) -> None:
+    """``index.add(x)`` on one OpenMP thread (graph insertion order, hence the graph, is then fixed).
+
+    ``omp_set_num_threads`` sets the calling thread's own OpenMP setting;
+    it is restored afterwards.
+    """
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
         index.add(x)
     finally:
         faiss.omp_set_num_threads(threads)
-    return index
 
 
 def choose_ef_search(

@@ -26,7 +26,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -614,10 +614,49 @@ def run_generation(
         Number of records written by this call.
     """
     path = Path(out_path) if out_path is not None else gemma_cache_path(cache_dir)
+    loaded: list[GemmaGenerator] = [generator] if generator is not None else []
+
+    def generate(prompt: Prompt) -> dict[str, Any]:
+        if not loaded:  # loaded only when some prompt is still to do
+            loaded.append(GemmaGenerator(n_threads=n_threads, cache_dir=cache_dir))
+        settings = decoding_settings(prompt, human_lengths.get(prompt.source, ()), seed=seed)
+        budget = max_tokens if max_tokens is not None else max_tokens_for(settings.target_chars)
+        return loaded[0].generate(prompt, settings, max_tokens=budget)
+
+    return append_generations(path, prompts, generate, limit=limit, log_every=log_every)
+
+
+def append_generations(path: Path, prompts: Sequence[Prompt], generate: Callable[[Prompt], dict[str, Any]], *,
+                       limit: int | None = None, log_every: int = 25) -> int:
+    """Append ``generate(prompt)`` as one JSON line for each prompt not yet in the cache file ``path``.
+
+    Safe to stop at any time and to run again: prompts whose id is already in
+    the file are skipped, every record is flushed and synced to disk as soon
+    as it exists, a cut-off last line left by a crash is ended first, and an
+    exclusive lock keeps two runs from writing the same file (the second
+    raises :class:`SourceUnavailableError`).
+
+    Parameters
+    ----------
+    path : Path
+        The JSONL cache.
+    prompts : sequence of Prompt
+        In the order to generate them.
+    generate : callable
+        ``generate(prompt) -> record`` (a dict with ``prompt_id``, ``seconds``
+        and ``completion_tokens``); called only for prompts still to do.
+    limit : int, optional
+        Stop after this many new records.
+    log_every : int, default 25
+        Print a progress line every this many records.
+
+    Returns
+    -------
+    int
+        Number of records written by this call.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    tokens = 0
-    seconds = 0.0
+    written, tokens, seconds = 0, 0, 0.0
     with open(path, "a", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -629,7 +668,6 @@ def run_generation(
             todo = todo[:limit]
         if not todo:
             return 0
-        generator = generator or GemmaGenerator(n_threads=n_threads, cache_dir=cache_dir)
         # A crash may have left a cut-off last line; start on a fresh one.
         if handle.tell() > 0:
             with open(path, "rb") as check:
@@ -637,9 +675,7 @@ def run_generation(
                 if check.read(1) != b"\n":
                     handle.write("\n")
         for prompt in todo:
-            settings = decoding_settings(prompt, human_lengths.get(prompt.source, ()), seed=seed)
-            budget = max_tokens if max_tokens is not None else max_tokens_for(settings.target_chars)
-            record = generator.generate(prompt, settings, max_tokens=budget)
+            record = generate(prompt)
             handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
             handle.flush()
             os.fsync(handle.fileno())

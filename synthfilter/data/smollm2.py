@@ -26,9 +26,7 @@ on it; it is unseen-generator evaluation data.
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -46,6 +44,7 @@ from synthfilter.data.gemma import (
     DecodingSettings,
     Prompt,
     _rng,
+    append_generations,
     clean_continuation,
     decoding_settings,
     max_tokens_for,
@@ -290,44 +289,16 @@ def run_smollm2_generation(
         Records written by this call.
     """
     path = Path(out_path) if out_path is not None else smollm2_cache_path(cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    written, tokens, seconds = 0, 0, 0.0
-    with open(path, "a", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            from synthfilter.data.fetch import SourceUnavailableError
+    loaded: list[SmolLM2Generator] = [generator] if generator is not None else []
 
-            raise SourceUnavailableError(f"{path} is locked by another generation run; stop that one first") from exc
-        done = {r["prompt_id"] for r in read_generations(path)}
-        todo = [p for p in prompts if p.prompt_id not in done]
-        if limit is not None:
-            todo = todo[:limit]
-        if not todo:
-            return 0
-        generator = generator or SmolLM2Generator(n_threads=n_threads)
-        if handle.tell() > 0:
-            with open(path, "rb") as check:
-                check.seek(-1, os.SEEK_END)
-                if check.read(1) != b"\n":
-                    handle.write("\n")
-        for prompt in todo:
-            settings = decoding_settings(prompt, human_lengths.get(prompt.source, ()), seed=seed)
-            task = choose_task(prompt, seed=seed)
-            record = generator.generate(prompt, task, settings, max_tokens=max_tokens_for(settings.target_chars))
-            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-            written += 1
-            tokens += int(record.get("completion_tokens") or 0)
-            seconds += float(record["seconds"])
-            if log_every and written % log_every == 0:
-                print(
-                    f"{time.strftime('%H:%M:%S')} wrote {written}/{len(todo)} "
-                    f"({tokens / max(seconds, 1e-9):.1f} tokens/s, {3600 * written / max(seconds, 1e-9):.0f} records/h)",
-                    flush=True,
-                )
-    return written
+    def generate(prompt: Prompt) -> dict[str, Any]:
+        if not loaded:  # loaded only when some prompt is still to do
+            loaded.append(SmolLM2Generator(n_threads=n_threads))
+        settings = decoding_settings(prompt, human_lengths.get(prompt.source, ()), seed=seed)
+        task = choose_task(prompt, seed=seed)
+        return loaded[0].generate(prompt, task, settings, max_tokens=max_tokens_for(settings.target_chars))
+
+    return append_generations(path, prompts, generate, limit=limit, log_every=log_every)
 
 
 def load_smollm2(
