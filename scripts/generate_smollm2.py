@@ -25,10 +25,8 @@ from pathlib import Path
 # Allow running from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthfilter.data.brown import load_brown
-from synthfilter.data.gemma import build_prompts
+from synthfilter.data.gemma import human_prompts
 from synthfilter.data.smollm2 import run_smollm2_generation, smollm2_cache_path
-from synthfilter.data.spamassassin import load_spamassassin
 from synthfilter.errors import SynthfilterError
 
 #: Default seed: a prompt order different from Gemma's (seed 0).
@@ -48,14 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=None, help="only the first N prompts of the seeded list")
     args = parser.parse_args(argv)
     try:
-        human = load_brown(args.cache_dir).vstack(load_spamassassin(args.cache_dir))
-        prompts = build_prompts(human, seed=args.seed)
-        if args.prompts is not None:
-            prompts = prompts[: max(args.prompts, 0)]
-        lengths = {
-            source: human.filter(human["source"] == source)["text"].str.len_chars().to_list()
-            for source in ("brown", "spamassassin")
-        }
+        prompts, lengths = human_prompts(args.cache_dir, seed=args.seed, first=args.prompts)
         out = args.out or smollm2_cache_path(args.cache_dir)
         print(f"{len(prompts)} prompts; writing to {out} (pid {os.getpid()})", flush=True)
         written = run_smollm2_generation(

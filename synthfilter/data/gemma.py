@@ -176,6 +176,38 @@ def _rng(seed: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, value])
 
 
+def human_prompts(cache_dir: str | os.PathLike[str] | None = None, seed: int = 0, first: int | None = None
+                  ) -> tuple[list[Prompt], dict[str, list[int]]]:
+    """The seeded generation prompts from Brown and SpamAssassin, and each source's paragraph lengths.
+
+    Parameters
+    ----------
+    cache_dir : path-like, optional
+        Cache root of the human sources.
+    seed : int, default 0
+        Seed of :func:`build_prompts`.
+    first : int, optional
+        Keep only the first ``first`` prompts of the seeded list.
+
+    Returns
+    -------
+    prompts : list of Prompt
+    lengths : dict of str to list of int
+        Character lengths of the human paragraphs per source (generation
+        draws its target lengths from them).
+    """
+    from synthfilter.data.brown import load_brown
+    from synthfilter.data.spamassassin import load_spamassassin
+
+    human = load_brown(cache_dir).vstack(load_spamassassin(cache_dir))
+    prompts = build_prompts(human, seed=seed)
+    if first is not None:
+        prompts = prompts[: max(first, 0)]
+    lengths = {source: human.filter(human["source"] == source)["text"].str.len_chars().to_list()
+               for source in ("brown", "spamassassin")}
+    return prompts, lengths
+
+
 def build_prompts(human: pl.DataFrame, seed: int = 0) -> list[Prompt]:
     """Turn Brown and SpamAssassin paragraphs into an ordered, seeded prompt list.
 
