@@ -362,8 +362,9 @@ def _run_key(corpus: pl.DataFrame, groups: list[str] | None, reference: pl.DataF
     from synthfilter.runcache import run_key
     from synthfilter.stages import OriginRecordStage
 
-    if not set(stages) <= {"origin", "tails"}:
-        return None
+    builtin = {"origin": _builtin_origin(), "tails": TailStage}
+    if any(name not in builtin or _STAGES[name] is not builtin[name] for name in stages):
+        return None  # a stage registered by someone else under any name
     model_id = None
     for stage in record_stages:
         if isinstance(stage, OriginRecordStage):

@@ -97,3 +97,25 @@ def test_the_cache_keeps_only_the_newest_entries(tmp_path):
     assert len(kept) == 3
     assert cache.load(f"{4:064x}", rows=2)[1] == {"n": 4}
     assert cache.load(f"{4:064x}", rows=3) is None  # another length: not this run's
+
+
+def test_a_run_with_a_replaced_stage_is_never_reused(corpus, monkeypatch):
+    import numpy as np
+
+    from synthfilter import scoring
+
+    class Constant:
+        name, columns = "origin", ("p_synthetic",)
+
+        def setup(self):
+            pass
+
+        def process(self, batch):
+            return {"p_synthetic": np.full(len(batch["text"]), 0.5)}
+
+    monkeypatch.setitem(scoring._STAGES, "origin", lambda **kw: Constant())
+    frame = pl.read_parquet(corpus)
+    first = scoring.score_with_report(frame, encoder="static", reuse=True)
+    again = scoring.score_with_report(frame, encoder="static", reuse=True)
+    assert "reused_run" not in again.info and first.table.equals(again.table)
+    assert not (corpus.parent / "cache" / "runs").exists()
