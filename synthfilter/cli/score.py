@@ -85,9 +85,9 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
     with one manifest.json.
 
     Re-running on an unchanged corpus with the same settings reuses the
-    earlier run's scores (the manifest names it under reused_run); texts seen
-    before are never encoded, scored or sketched again. --recompute forces a
-    fresh computation.
+    earlier run's scores (local engine; the manifest names the run under
+    reused_run); texts seen before are never encoded, scored or sketched
+    again. --recompute forces a fresh computation of the scores.
 
     \b
     Example:
