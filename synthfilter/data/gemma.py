@@ -510,7 +510,63 @@ def load_gemma(
     return records_frame(rows, "gemma")
 
 
-class GemmaGenerator:
+class LlamaCppGenerator:
+    """A GGUF model run by llama.cpp, and the generation record both generators write.
+
+    Parameters
+    ----------
+    model_file : Path
+        The GGUF file.
+    n_threads : int
+        CPU threads for llama.cpp.
+    n_ctx : int
+        Context length (input plus output).
+    """
+
+    def __init__(self, model_file: Path, n_threads: int, n_ctx: int) -> None:
+        import llama_cpp  # the subclasses say what is missing
+
+        self.n_threads = n_threads
+        self.model_file = model_file
+        self.llama_cpp_version = str(getattr(llama_cpp, "__version__", "unknown"))
+        self._llm = llama_cpp.Llama(
+            model_path=str(model_file),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            seed=0,
+            verbose=False,
+        )
+
+    @staticmethod
+    def sampling(settings: DecodingSettings, max_tokens: int) -> dict[str, Any]:
+        """llama.cpp's sampling arguments for ``settings``."""
+        return dict(max_tokens=max_tokens, temperature=settings.temperature, top_p=settings.top_p, top_k=TOP_K,
+                    min_p=MIN_P, repeat_penalty=settings.repeat_penalty, seed=settings.seed)
+
+    def record(self, prompt: Prompt, settings: DecodingSettings, max_tokens: int, result: dict[str, Any],
+               output: str, seconds: float, **extra: Any) -> dict[str, Any]:
+        """The JSON-ready generation record of one call (``extra`` fields added)."""
+        usage = result.get("usage", {})
+        return {
+            **asdict(prompt),
+            **asdict(settings),
+            **extra,
+            "top_k": TOP_K,
+            "min_p": MIN_P,
+            "max_tokens": max_tokens,
+            "output": output,
+            "finish_reason": result["choices"][0].get("finish_reason"),
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "seconds": round(seconds, 3),
+            "n_threads": self.n_threads,
+            "model": self.model_file.name,
+            "llama_cpp_version": self.llama_cpp_version,
+        }
+
+
+class GemmaGenerator(LlamaCppGenerator):
     """Generate continuations with Gemma 3 270M through llama.cpp.
 
     Parameters
@@ -525,22 +581,12 @@ class GemmaGenerator:
 
     def __init__(self, n_threads: int = 1, n_ctx: int = 512, cache_dir: str | os.PathLike[str] | None = None) -> None:
         try:
-            import llama_cpp
+            import llama_cpp  # noqa: F401
         except ImportError as exc:
             raise SourceUnavailableError(
                 "Gemma generation needs the package 'llama-cpp-python'; install it with: pip install llama-cpp-python"
             ) from exc
-        self.n_threads = n_threads
-        self.model_file = model_path(cache_dir)
-        self.llama_cpp_version = str(getattr(llama_cpp, "__version__", "unknown"))
-        self._llm = llama_cpp.Llama(
-            model_path=str(self.model_file),
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            seed=0,
-            verbose=False,
-        )
+        super().__init__(model_path(cache_dir), n_threads, n_ctx)
 
     def generate(self, prompt: Prompt, settings: DecodingSettings, max_tokens: int = MAX_TOKENS) -> dict[str, Any]:
         """Continue one prompt; return the raw generation record.
@@ -565,34 +611,9 @@ class GemmaGenerator:
             model file name and the llama-cpp-python version.
         """
         start = time.perf_counter()
-        result = self._llm.create_completion(
-            prompt.text,
-            max_tokens=max_tokens,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            top_k=TOP_K,
-            min_p=MIN_P,
-            repeat_penalty=settings.repeat_penalty,
-            seed=settings.seed,
-        )
+        result = self._llm.create_completion(prompt.text, **self.sampling(settings, max_tokens))
         seconds = time.perf_counter() - start
-        choice = result["choices"][0]
-        usage = result.get("usage", {})
-        return {
-            **asdict(prompt),
-            **asdict(settings),
-            "top_k": TOP_K,
-            "min_p": MIN_P,
-            "max_tokens": max_tokens,
-            "output": choice["text"],
-            "finish_reason": choice.get("finish_reason"),
-            "prompt_tokens": usage.get("prompt_tokens"),
-            "completion_tokens": usage.get("completion_tokens"),
-            "seconds": round(seconds, 3),
-            "n_threads": self.n_threads,
-            "model": self.model_file.name,
-            "llama_cpp_version": self.llama_cpp_version,
-        }
+        return self.record(prompt, settings, max_tokens, result, result["choices"][0]["text"], seconds)
 
 
 def run_generation(

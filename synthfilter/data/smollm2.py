@@ -30,7 +30,7 @@ import importlib.util
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,8 @@ import polars as pl
 from synthfilter.data.fetch import cache_root
 from synthfilter.data.gemma import (
     MAX_TOKENS,
-    MIN_P,
-    TOP_K,
     DecodingSettings,
+    LlamaCppGenerator,
     Prompt,
     _rng,
     append_generations,
@@ -157,7 +156,7 @@ def choose_task(prompt: Prompt, seed: int = 0) -> Task:
     return Task("chat", name, template.format(text=prompt.text))
 
 
-class SmolLM2Generator:
+class SmolLM2Generator(LlamaCppGenerator):
     """Generate text with SmolLM2-135M-Instruct through llama.cpp.
 
     Parameters
@@ -170,20 +169,10 @@ class SmolLM2Generator:
 
     def __init__(self, n_threads: int = 1, n_ctx: int = 512) -> None:
         try:
-            import llama_cpp
+            import llama_cpp  # noqa: F401
         except ImportError as exc:
             raise MissingExtraError("llama-cpp-python", "lm", "SmolLM2 generation") from exc
-        self.n_threads = n_threads
-        self.model_file = smollm2_model_path()
-        self.llama_cpp_version = str(getattr(llama_cpp, "__version__", "unknown"))
-        self._llm = llama_cpp.Llama(
-            model_path=str(self.model_file),
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
-            seed=0,
-            verbose=False,
-        )
+        super().__init__(smollm2_model_path(), n_threads, n_ctx)
 
     def generate(self, prompt: Prompt, task: Task, settings: DecodingSettings, max_tokens: int = MAX_TOKENS) -> dict:
         """Run one task; return the raw generation record (JSON-ready).
@@ -206,46 +195,19 @@ class SmolLM2Generator:
             the raw ``output``, ``finish_reason``, token counts, ``seconds``,
             the model file name and the llama-cpp-python version.
         """
-        sampling = dict(
-            max_tokens=max_tokens,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            top_k=TOP_K,
-            min_p=MIN_P,
-            repeat_penalty=settings.repeat_penalty,
-            seed=settings.seed,
-        )
+        sampling = self.sampling(settings, max_tokens)
         start = time.perf_counter()
         self._llm.reset()
         if task.mode == "raw":
             result = self._llm.create_completion(task.message, **sampling)
-            choice = result["choices"][0]
-            output = choice["text"]
+            output = result["choices"][0]["text"]
         else:
             result = self._llm.create_chat_completion(messages=[{"role": "user", "content": task.message}], **sampling)
-            choice = result["choices"][0]
-            output = choice["message"]["content"] or ""
+            output = result["choices"][0]["message"]["content"] or ""
         seconds = time.perf_counter() - start
-        usage = result.get("usage", {})
-        return {
-            **asdict(prompt),
-            **asdict(settings),
-            "record_id": f"{prompt.prompt_id}:{task.mode}",
-            "mode": task.mode,
-            "task": task.name,
-            "message": task.message,
-            "top_k": TOP_K,
-            "min_p": MIN_P,
-            "max_tokens": max_tokens,
-            "output": output,
-            "finish_reason": choice.get("finish_reason"),
-            "prompt_tokens": usage.get("prompt_tokens"),
-            "completion_tokens": usage.get("completion_tokens"),
-            "seconds": round(seconds, 3),
-            "n_threads": self.n_threads,
-            "model": self.model_file.name,
-            "llama_cpp_version": self.llama_cpp_version,
-        }
+        return self.record(prompt, settings, max_tokens, result, output, seconds,
+                           record_id=f"{prompt.prompt_id}:{task.mode}", mode=task.mode, task=task.name,
+                           message=task.message)
 
 
 def run_smollm2_generation(
