@@ -9,11 +9,18 @@ needs, the node table of every tree, in a handful of numeric arrays that
 numpy. It reproduces the estimator's ``decision_function`` exactly (same
 comparisons in float64, same handling of missing values), which the tests
 check on real data.
+
+Prediction uses scikit-learn's compiled tree walk when the installed release
+offers the one this module was written against (checked field by field and
+against the numpy walk on the first rows of every call); otherwise the numpy
+walk. Both add the trees' values in the same order, so the scores are equal.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -128,7 +135,7 @@ class TreeEnsemble:
             raise ModelError("tree arrays split on a feature the model does not have")
         return cls(nodes=nodes, roots=roots, baseline=baseline, n_features=int(n_features))
 
-    def decision_function(self, x: np.ndarray, chunk_rows: int = 512) -> np.ndarray:
+    def decision_function(self, x: np.ndarray, chunk_rows: int = 512, compiled: bool = True) -> np.ndarray:
         """Raw scores (log-odds), shape ``(n,)``.
 
         Parameters
@@ -136,12 +143,34 @@ class TreeEnsemble:
         x : numpy.ndarray
             Shape ``(n, n_features)``; NaN is a missing value.
         chunk_rows : int, default 512
-            Rows walked at once (memory is ``chunk_rows x n_trees`` indices; small
-            chunks keep the walk in cache).
+            Rows walked at once by the numpy walk (memory is ``chunk_rows x n_trees``
+            indices; small chunks keep the walk in cache).
+        compiled : bool, default True
+            Use scikit-learn's compiled walk where it is available (same scores,
+            about 10x faster); ``False``: the numpy walk.
         """
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ModelError(f"the trees expect {self.n_features} features, got shape {x.shape}")
+        walk = self._compiled_walk() if compiled else None
+        if walk is not None and x.shape[0]:
+            probe = x[:16]
+            if np.array_equal(walk(probe), self._numpy_walk(probe, chunk_rows)):
+                return walk(x)
+            object.__setattr__(self, "_compiled", False)
+            warnings.warn("scikit-learn's compiled tree walk disagrees with the numpy walk; using the numpy walk",
+                          RuntimeWarning, stacklevel=2)
+        return self._numpy_walk(x, chunk_rows)
+
+    def _compiled_walk(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """scikit-learn's per-tree compiled walk over this ensemble, or ``None`` where it is not available."""
+        cached = self.__dict__.get("_compiled")
+        if cached is None:
+            cached = _sklearn_walk(self) or False
+            object.__setattr__(self, "_compiled", cached)
+        return cached or None
+
+    def _numpy_walk(self, x: np.ndarray, chunk_rows: int) -> np.ndarray:
         out = np.empty(x.shape[0], dtype=np.float64)
         leaf = self.nodes["is_leaf"].astype(bool)
         # A leaf sends every row to itself (right child, as ``x <= nan`` is false), so
@@ -184,3 +213,60 @@ class TreeEnsemble:
                 raw += leaves[tree]
             out[start:start + chunk_rows] = raw
         return out
+
+
+#: Fields of scikit-learn's predictor node record this module fills (checked before use).
+_SKLEARN_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right", "is_leaf",
+                   "is_categorical")
+
+
+def _sklearn_walk(trees: TreeEnsemble) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A scorer that walks each tree with scikit-learn's compiled ``_predict_from_raw_data``.
+
+    It is a private function of scikit-learn's gradient boosting, so it is
+    used only when its node record has the fields filled here; the caller
+    also compares it with the numpy walk. Trees are added one by one in
+    order, as scikit-learn does. ``None`` when not available.
+    """
+    try:
+        from sklearn.ensemble._hist_gradient_boosting._predictor import _predict_from_raw_data
+        from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+    except ImportError:
+        return None
+    if any(name not in (PREDICTOR_RECORD_DTYPE.names or ()) for name in _SKLEARN_FIELDS):
+        return None
+    ends = np.append(trees.roots[1:], trees.nodes["value"].size).astype(np.int64)
+    tables = []
+    for root, end in zip(trees.roots.astype(np.int64), ends):
+        table = np.zeros(end - root, dtype=PREDICTOR_RECORD_DTYPE)
+        part = slice(root, end)
+        leaf = trees.nodes["is_leaf"][part].astype(bool)
+        table["value"] = trees.nodes["value"][part]
+        table["feature_idx"] = trees.nodes["feature"][part]
+        table["num_threshold"] = trees.nodes["threshold"][part]
+        table["missing_go_to_left"] = trees.nodes["missing_left"][part]
+        table["left"] = np.where(leaf, 0, trees.nodes["left"][part] - root)
+        table["right"] = np.where(leaf, 0, trees.nodes["right"][part] - root)
+        table["is_leaf"] = leaf
+        tables.append(table)
+    no_bitsets = np.zeros((0, 8), dtype=np.uint32)
+    no_map = np.zeros(trees.n_features, dtype=np.uint32)
+
+    def walk(x: np.ndarray, chunk_rows: int = 1024) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        out = np.empty(x.shape[0], dtype=np.float64)
+        for start in range(0, x.shape[0], chunk_rows):  # rows that stay in cache while every tree walks them
+            rows = x[start:start + chunk_rows]
+            raw = np.full(rows.shape[0], trees.baseline)
+            values = np.empty(rows.shape[0], dtype=np.float64)
+            for table in tables:  # tree by tree, as scikit-learn adds them
+                _predict_from_raw_data(table, rows, no_bitsets, no_bitsets, no_map, 1, values)
+                raw += values
+            out[start:start + chunk_rows] = raw
+        return out
+
+    try:
+        walk(np.zeros((1, trees.n_features)))
+    except (TypeError, ValueError):  # a signature this module does not know
+        return None
+    return walk

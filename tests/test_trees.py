@@ -29,11 +29,30 @@ def test_tree_walk_reproduces_scikit_learn_exactly(fitted):
     np.testing.assert_array_equal(trees.decision_function(x, chunk_rows=7), model.decision_function(x))
 
 
-def test_missing_values_follow_the_fitted_direction(fitted):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_missing_values_follow_the_fitted_direction(fitted, compiled):
     model, x = fitted
     x = x.copy()
     x[::3, :4] = np.nan
-    np.testing.assert_array_equal(TreeEnsemble.from_estimator(model).decision_function(x), model.decision_function(x))
+    np.testing.assert_array_equal(TreeEnsemble.from_estimator(model).decision_function(x, compiled=compiled),
+                                  model.decision_function(x))
+
+
+def test_compiled_and_numpy_walks_give_the_same_scores(fitted):
+    model, x = fitted
+    trees = TreeEnsemble.from_estimator(model)
+    assert trees._compiled_walk() is not None  # scikit-learn's walk is used with the pinned releases
+    np.testing.assert_array_equal(trees.decision_function(x), trees.decision_function(x, compiled=False))
+
+
+def test_a_compiled_walk_that_disagrees_is_dropped_for_the_numpy_walk(fitted):
+    model, x = fitted
+    trees = TreeEnsemble.from_estimator(model)
+    object.__setattr__(trees, "_compiled", lambda rows: np.zeros(rows.shape[0]))  # a broken walk
+    with pytest.warns(RuntimeWarning, match="disagrees"):
+        scores = trees.decision_function(x)
+    np.testing.assert_array_equal(scores, model.decision_function(x))
+    assert trees._compiled_walk() is None
 
 
 def test_plain_arrays_round_trip_without_pickle(fitted, tmp_path):
