@@ -40,6 +40,7 @@ import json
 import os
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -651,11 +652,19 @@ def extend_graph(x: np.ndarray, state: KnnState, index: faiss.Index, where: np.n
         found = i_oa.ravel() >= 0
         _candidates_into(sims, ids, np.repeat(where, s_oa.shape[1])[found], new_rows[i_oa.ravel()[found]],
                          s_oa.ravel()[found], k)
-        _single_thread_add(index, xa, n_old + local)
+        # The graph grows on its own thread (one core, deterministic) while the recall is measured.
+        adding = ThreadPoolExecutor(1, thread_name_prefix="synthfilter-knn-add")
+        added = adding.submit(_single_thread_add, index, xa, n_old + local)
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(n, size=min(recall_sample, n), replace=False))
     sample_new = np.sort(rng.choice(new_rows, size=min(recall_sample, new_rows.size), replace=False))
-    recall, recall_new = _recalls(x, sims, [sample, sample_new], k)
+    try:
+        recall, recall_new = _recalls(x, sims, [sample, sample_new], k)
+    finally:
+        if new_rows.size:
+            adding.shutdown(wait=True)
+    if new_rows.size:
+        added.result()  # raises what the addition raised
     return Extension(sims=sims, ids=ids, index=index, id_of_row=id_of_row, new_rows=new_rows,
                      recall=recall, recall_new=recall_new, recall_sample=int(sample.size),
                      recall_sample_new=int(sample_new.size))

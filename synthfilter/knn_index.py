@@ -352,6 +352,10 @@ def merge_neighbours(parts: Sequence[tuple[np.ndarray, np.ndarray]], k: int) -> 
     return np.take_along_axis(sims, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
 
+#: Queries per block of :func:`exact_neighbours` (a multiple of FAISS's own 4,096-query blocks).
+EXACT_BLOCK = 16_384
+
+
 def exact_neighbours(
     queries: np.ndarray,
     vectors: np.ndarray,
@@ -368,7 +372,16 @@ def exact_neighbours(
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     kk = min(k + int(query_ids is not None), vectors.shape[0])
-    sims, ids = faiss.knn(queries, vectors, kk, metric=faiss.METRIC_INNER_PRODUCT)
+    # In blocks of EXACT_BLOCK queries (the last one takes the remainder, so no block is small enough
+    # for FAISS to switch from BLAS to its direct kernel, and FAISS's own 4,096-query blocks line up):
+    # the thread budget (thread_budget) is asked again before each; results do not depend on it.
+    starts = list(range(0, max(queries.shape[0] - EXACT_BLOCK, 0) + 1, EXACT_BLOCK))
+    parts = []
+    for start, stop in zip(starts, starts[1:] + [queries.shape[0]]):
+        _apply_thread_budget()
+        parts.append(faiss.knn(queries[start:stop], vectors, kk, metric=faiss.METRIC_INNER_PRODUCT))
+    sims, ids = (parts[0] if len(parts) == 1 else
+                 (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])))
     if vector_ids is not None:
         ids = np.where(ids >= 0, np.asarray(vector_ids, dtype=np.int64)[np.maximum(ids, 0)], -1)
     if query_ids is not None:

@@ -26,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from synthfilter.cache import default_cache_dir, text_key, warn_once
+from synthfilter.cache import default_cache_dir, text_keys, warn_once
 
 __all__ = ["RUN_FORMAT", "RunCache", "run_key"]
 
@@ -63,8 +63,8 @@ def run_key(texts: Sequence[str], settings: dict[str, Any], *,
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for name, values in (("texts", texts), ("groups", groups), ("reference", reference)):
         h.update(f"\x00{name}:{-1 if values is None else len(values)}\x00".encode())
-        for value in values or ():
-            h.update(text_key(str(value)))
+        for key in text_keys(str(value) for value in values or ()):
+            h.update(key)
     return h.hexdigest()
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
+from synthfilter.cache import remembered_text_keys
 from synthfilter.encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from synthfilter.errors import ConfigError
 from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, as_frame, document_ids, like_input, validate_corpus
@@ -207,6 +208,7 @@ def _builtin_origin() -> Any:
     return OriginStage
 
 
+@remembered_text_keys()  # the run's caches hash each text once
 def score_with_report(
     data: pl.DataFrame | Sequence[str],
     *,

@@ -18,6 +18,7 @@ walk. Both add the trees' values in the same order, so the scores are equal.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -25,6 +26,9 @@ from typing import Callable
 import numpy as np
 
 from synthfilter.errors import ModelError
+
+#: Fewest rows for which :meth:`TreeEnsemble.decision_function` imports scikit-learn for its compiled walk.
+COMPILED_MIN_ROWS = 32_768
 
 #: Node fields kept per tree node, with their stored dtypes.
 NODE_FIELDS: dict[str, type] = {
@@ -147,12 +151,16 @@ class TreeEnsemble:
             indices; small chunks keep the walk in cache).
         compiled : bool, default True
             Use scikit-learn's compiled walk where it is available (same scores,
-            about 10x faster); ``False``: the numpy walk.
+            about 2.5x faster) for inputs of :data:`COMPILED_MIN_ROWS` rows or
+            more, or when scikit-learn is already imported; ``False``: the numpy walk.
         """
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ModelError(f"the trees expect {self.n_features} features, got shape {x.shape}")
-        walk = self._compiled_walk() if compiled else None
+        # Importing scikit-learn costs about 1.2 s; the compiled walk saves ~35 us per row, so small
+        # inputs keep the numpy walk unless scikit-learn is already loaded.
+        worth_it = x.shape[0] >= COMPILED_MIN_ROWS or "sklearn.ensemble" in sys.modules
+        walk = self._compiled_walk() if compiled and worth_it else None
         if walk is not None and x.shape[0]:
             probe = x[:16]
             if np.array_equal(walk(probe), self._numpy_walk(probe, chunk_rows)):

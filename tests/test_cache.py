@@ -295,3 +295,21 @@ def test_the_static_path_never_imports_torch(tmp_path):
                             env=_env(tmp_path), cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_text_keys_are_remembered_only_inside_the_block(monkeypatch):
+    from synthfilter import cache
+
+    calls = []
+    real = cache.text_key
+    monkeypatch.setattr(cache, "text_key", lambda t: calls.append(t) or real(t))
+    texts = ["a", "b", "a"]
+    with cache.remembered_text_keys():
+        first = cache.text_keys(texts)
+        with cache.remembered_text_keys():  # nested: the same memory
+            second = cache.text_keys(texts)
+    assert first == second == [real("a"), real("b"), real("a")]
+    assert calls == ["a", "b"]
+    assert cache._KEY_MEMO is None  # released with the outermost block
+    cache.text_keys(["a"])
+    assert calls == ["a", "b", "a"]

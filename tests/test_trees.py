@@ -126,3 +126,23 @@ def test_walk_with_missing_values_equals_scikit_learn_and_the_reference_walk(fit
         got = trees.decision_function(x_test, chunk_rows=chunk_rows)
         assert np.array_equal(got, with_nan.decision_function(x_test))
         assert np.array_equal(got, _reference_walk(trees, x_test))
+
+
+def test_small_inputs_do_not_import_scikit_learn(fitted, tmp_path):
+    """The compiled walk is worth scikit-learn's ~1 s import only on large inputs."""
+    import subprocess
+    import sys
+
+    model, x = fitted
+    np.savez(tmp_path / "t.npz", **TreeEnsemble.from_estimator(model).to_arrays())
+    np.save(tmp_path / "x.npy", x)
+    code = (
+        "import sys, numpy as np\n"
+        "from synthfilter.trees import TreeEnsemble\n"
+        f"npz = np.load({str(tmp_path / 't.npz')!r}, allow_pickle=False)\n"
+        "trees = TreeEnsemble.from_arrays({k: npz[k] for k in npz.files})\n"
+        f"scores = trees.decision_function(np.load({str(tmp_path / 'x.npy')!r}))\n"
+        "print(int('sklearn' in sys.modules), np.isfinite(scores).all())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0", "True"]
