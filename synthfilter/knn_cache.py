@@ -27,9 +27,12 @@ folder that cannot be used is reported once, as the other caches do
 (:mod:`synthfilter.cache`), and the run goes on without it.
 
 :func:`extend_graph` is the incremental step: given the state of a corpus
-and a new corpus holding all its rows (in any order) plus new ones, it
-merges the new rows into the stored lists (see its docstring for what is
-exact and what is approximate).
+and a new corpus holding most of its rows (in any order) plus new ones, it
+merges the new rows into the stored lists and repairs the lists that named
+a removed row (see its docstring for what is exact and what is
+approximate). An index cannot drop vectors cheaply (HNSW cannot at all), so
+the vectors of removed records stay in it, filtered out of every search,
+until they are more than :data:`MAX_REMOVED_SHARE` of it.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ __all__ = [
     "KEEP_BYTES",
     "KEEP_STATES",
     "MAX_NEW_SHARE",
+    "MAX_REMOVED_SHARE",
     "KnnCache",
     "KnnState",
     "Extension",
@@ -86,14 +90,16 @@ __all__ = [
     "scores_from_graph",
 ]
 
-#: Bumped whenever what a state holds, or how it is computed, changes.
-FORMAT_VERSION = 1
+#: Bumped whenever what a state holds, or how it is computed, changes (2: indexes may hold removed rows).
+FORMAT_VERSION = 2
 #: States kept in the folder (the most recently used).
 KEEP_STATES = 4
 #: Bytes of states kept in the folder (the most recently used one is always kept).
 KEEP_BYTES = 2 << 30
 #: Above this share of new rows a cold build is done instead of an incremental one.
 MAX_NEW_SHARE = 0.30
+#: Above this share of an index's vectors belonging to removed records, a cold build is done instead.
+MAX_REMOVED_SHARE = 0.30
 
 _DIGEST_BYTES = 16
 
@@ -161,7 +167,7 @@ def rows_key(digests: np.ndarray) -> str:
                            digest_size=_DIGEST_BYTES).hexdigest()
 
 
-def match_rows(old: np.ndarray, new: np.ndarray) -> np.ndarray | None:
+def match_rows(old: np.ndarray, new: np.ndarray, *, allow_missing: bool = False) -> np.ndarray | None:
     """Where each old row is among the new rows, matching equal digests.
 
     The j-th old row with a digest is matched with the j-th new row with the
@@ -172,12 +178,14 @@ def match_rows(old: np.ndarray, new: np.ndarray) -> np.ndarray | None:
     ----------
     old, new : numpy.ndarray of uint64, shape (n_old, 2) and (n_new, 2)
         Row digests (:func:`row_digests`).
+    allow_missing : bool, default False
+        Give -1 for an old row that is not among the new ones, instead of ``None``.
 
     Returns
     -------
     numpy.ndarray of int64, shape (n_old,), or None
         The new row of each old row; ``None`` when some old row is not among
-        the new ones (a record was removed).
+        the new ones (a record was removed) and ``allow_missing`` is off.
     """
     n_old = old.shape[0]
     both = np.concatenate([old, new]).astype(np.uint64, copy=False)
@@ -190,12 +198,13 @@ def match_rows(old: np.ndarray, new: np.ndarray) -> np.ndarray | None:
     is_old = order < n_old
     olds = np.bincount(group, weights=is_old, minlength=first.size).astype(np.int64)
     sizes = np.diff(np.r_[first, order.size])
-    if np.any(sizes - olds < olds):
+    if not allow_missing and np.any(sizes - olds < olds):
         return None
     at = np.flatnonzero(is_old)
-    partner = first[group[at]] + olds[group[at]] + (at - first[group[at]])
-    where = np.empty(n_old, dtype=np.int64)
-    where[order[at]] = order[partner] - n_old
+    rank = at - first[group[at]]  # j: the j-th old row of its digest
+    matched = rank < (sizes - olds)[group[at]]  # as many as there are new rows of that digest
+    where = np.full(n_old, -1, dtype=np.int64)
+    where[order[at[matched]]] = order[first[group[at[matched]]] + olds[group[at[matched]]] + rank[matched]] - n_old
     return where
 
 
@@ -246,10 +255,13 @@ class KnnState:
         The score columns, in row order.
     info : dict
         The manifest info of the run that computed them.
-    id_digests : numpy.ndarray of uint64, shape (n, 2) or (0, 2)
-        Row digests in index order (empty for a state kept for exact re-use only).
-    sims, ids : numpy.ndarray, shape (n, k)
-        Each indexed row's self-excluded neighbours (ids in index order).
+    id_digests : numpy.ndarray of uint64, shape (m, 2) or (0, 2)
+        Digests of the indexed vectors in index order (empty for a state kept
+        for exact re-use only); ``m >= n``: ids no row points to belong to
+        removed records.
+    sims, ids : numpy.ndarray, shape (m, k)
+        Each indexed row's self-excluded neighbours (ids in index order;
+        meaningless for removed ids).
     row_ids : numpy.ndarray of int64, shape (n,)
         The index id of each corpus row.
     index_bytes : numpy.ndarray of uint8 or None
@@ -294,8 +306,10 @@ def _check_state(state: KnnState) -> KnnState:
     if state.extendable:
         m = state.id_digests.shape[0]
         if (state.id_digests.ndim != 2 or state.id_digests.shape[1] != 2 or state.sims.shape[0] != m
-                or state.ids.shape != state.sims.shape or state.row_ids.shape != (n,) or m != n):
+                or state.ids.shape != state.sims.shape or state.row_ids.shape != (n,) or m < n):
             raise StateError("k-NN lists of the wrong shape")
+        if n and (state.row_ids.min() < 0 or state.row_ids.max() >= m or np.unique(state.row_ids).size != n):
+            raise StateError("rows point outside the index, or two rows at one vector")
     return state
 
 
@@ -412,13 +426,17 @@ class KnnCache:
         return state
 
     def candidates(self, pkey: str, digests: np.ndarray) -> tuple[KnnState, np.ndarray] | None:
-        """The most recently used extendable state whose rows are all among ``digests``.
+        """The most recently used extendable state whose index vectors are mostly among ``digests``.
+
+        A state qualifies when at most :data:`MAX_REMOVED_SHARE` of its
+        index's vectors are not among ``digests`` (removed records, now or
+        before).
 
         Returns
         -------
         (KnnState, numpy.ndarray) or None
             The state and, for each of its index ids, the row of ``digests``
-            holding it (:func:`match_rows`).
+            holding it, -1 for none (:func:`match_rows`).
         """
         if not self._ready():
             return None
@@ -426,8 +444,8 @@ class KnnCache:
             stored = self._digests(path)
             if stored is None or stored.shape[0] == 0:
                 continue
-            where = match_rows(stored, digests)
-            if where is None:
+            where = match_rows(stored, digests, allow_missing=True)
+            if np.count_nonzero(where < 0) > MAX_REMOVED_SHARE * where.size:
                 continue
             state = self.read(path)
             if state is not None and state.extendable and np.array_equal(state.id_digests, stored):
@@ -521,6 +539,10 @@ class Extension:
         of all rows and of the new rows.
     recall_sample, recall_sample_new : int
         Sizes of those samples.
+    repaired : int
+        Old rows searched again because their list named a removed row.
+    removed : int
+        Index vectors without a row in the new corpus (filtered out of searches).
     """
 
     sims: np.ndarray
@@ -532,6 +554,8 @@ class Extension:
     recall_new: float
     recall_sample: int
     recall_sample_new: int
+    repaired: int = 0
+    removed: int = 0
 
 
 def _single_thread_add(index: faiss.Index, x: np.ndarray, ids: np.ndarray) -> None:
@@ -586,11 +610,16 @@ def extend_graph(x: np.ndarray, state: KnnState, index: faiss.Index, where: np.n
                  recall_sample: int = 500, seed: int = 0) -> Extension:
     """The k-NN lists of a corpus from a state holding some of its rows.
 
-    1. The old rows keep their stored lists (renumbered to the new rows).
+    1. The old rows keep their stored lists (renumbered to the new rows),
+       unless a list names a removed row: those rows are searched again in
+       the stored index, with the removed rows filtered out. Removing rows
+       only moves others up, so a list without a removed row is still the
+       top-k of the old rows. A record removed in an earlier run and now
+       back is a new row.
     2. Each new row is searched among the old rows in the stored index (as
        the cold build searches: exact for a flat index, at the stored
-       ``efSearch`` or ``nprobe`` otherwise), and exactly among the other new
-       rows; its list is the merged top-k.
+       ``efSearch`` or ``nprobe`` otherwise; removed rows filtered out), and
+       exactly among the other new rows; its list is the merged top-k.
     3. Every old row is compared exactly with every new row (one brute-force
        ``faiss.knn`` of the old rows against the new ones, ``n_old x m``
        inner products), and its list takes in the new rows closer than its
@@ -599,7 +628,7 @@ def extend_graph(x: np.ndarray, state: KnnState, index: faiss.Index, where: np.n
        embeddings they held 16 % (27 % at depth 40, 69 % with second-hand
        candidates) of the new rows that enter an old row's list.
     4. The new rows are added to the index (on one thread, so the graph is
-       deterministic) for the next run.
+       deterministic) for the next run; removed rows stay in it, filtered.
 
     So with an exact index the result is the exact k-NN graph (as the cold
     build, up to ties and float32 rounding); with HNSW or IVF every list is
@@ -611,11 +640,12 @@ def extend_graph(x: np.ndarray, state: KnnState, index: faiss.Index, where: np.n
     x : numpy.ndarray, shape (n, dim)
         The new corpus's normalised embeddings.
     state : KnnState
-        An extendable state whose rows are all in ``x``.
+        An extendable state.
     index : faiss.Index
         The state's index (modified: the new rows are added).
     where : numpy.ndarray of int64
-        The row of ``x`` holding each of the state's index ids (:func:`match_rows`).
+        The row of ``x`` holding each of the state's index ids, -1 for none
+        (:func:`match_rows`).
     k : int
         Neighbours per row.
     recall_sample : int, default 500
@@ -627,34 +657,51 @@ def extend_graph(x: np.ndarray, state: KnnState, index: faiss.Index, where: np.n
     -------
     Extension
     """
-    n, n_old = x.shape[0], where.shape[0]
+    n, n_ids = x.shape[0], where.shape[0]
+    # A record removed before and now back is a new row (a new vector in the index): the other lists
+    # were kept without it, so it must be offered to them as the new rows are.
+    was_live = np.zeros(n_ids, dtype=bool)
+    was_live[state.row_ids] = True
+    where = np.where(was_live, where, -1)
+    live = where >= 0
+    live_ids = np.flatnonzero(live)
+    gone = np.flatnonzero(~live)  # index ids without a row: filtered out of every search
+    old_rows = where[live_ids]
     is_old = np.zeros(n, dtype=bool)
-    is_old[where] = True
+    is_old[old_rows] = True
     new_rows = np.flatnonzero(~is_old)
     id_of_row = np.empty(n, dtype=np.int64)
-    id_of_row[where] = np.arange(n_old)
-    id_of_row[new_rows] = n_old + np.arange(new_rows.size)
+    id_of_row[old_rows] = live_ids
+    id_of_row[new_rows] = n_ids + np.arange(new_rows.size)
     sims = np.empty((n, k), dtype=np.float32)
     ids = np.empty((n, k), dtype=np.int64)
-    old_ids = state.ids
-    sims[where] = state.sims
-    ids[where] = np.where(old_ids >= 0, where[np.maximum(old_ids, 0)], -1)
+    stored = state.ids[live_ids]
+    sims[old_rows] = state.sims[live_ids]
+    ids[old_rows] = np.where(stored >= 0, where[np.maximum(stored, 0)], -1)
+    broken = np.any((stored >= 0) & ~live[np.maximum(stored, 0)], axis=1)
+    repaired = int(np.count_nonzero(broken))
+    if repaired:
+        s_re, i_re = search_index(index, x[old_rows[broken]], k, query_ids=live_ids[broken], skip_ids=gone)
+        filled = np.full((repaired, k), -np.inf, dtype=np.float32), np.full((repaired, k), -1, dtype=np.int64)
+        filled[0][:, :s_re.shape[1]], filled[1][:, :i_re.shape[1]] = s_re, np.where(
+            i_re >= 0, where[np.maximum(i_re, 0)], -1)
+        sims[old_rows[broken]], ids[old_rows[broken]] = filled
     if new_rows.size:
         xa = np.ascontiguousarray(x[new_rows])
-        s_ao, i_ao = search_index(index, xa, k)
+        s_ao, i_ao = search_index(index, xa, k, skip_ids=gone)
         i_ao = np.where(i_ao >= 0, where[np.maximum(i_ao, 0)], -1)
         local = np.arange(new_rows.size, dtype=np.int64)
         s_aa, i_aa = exact_neighbours(xa, xa, k, query_ids=local) if new_rows.size > 1 else (
             np.zeros((1, 0), np.float32), np.zeros((1, 0), np.int64))
         i_aa = np.where(i_aa >= 0, new_rows[np.maximum(i_aa, 0)], -1)
         sims[new_rows], ids[new_rows] = merge_neighbours([(s_ao[:, :k], i_ao[:, :k]), (s_aa, i_aa)], k)
-        s_oa, i_oa = exact_neighbours(x[where], xa, k)
+        s_oa, i_oa = exact_neighbours(x[old_rows], xa, k)
         found = i_oa.ravel() >= 0
-        _candidates_into(sims, ids, np.repeat(where, s_oa.shape[1])[found], new_rows[i_oa.ravel()[found]],
+        _candidates_into(sims, ids, np.repeat(old_rows, s_oa.shape[1])[found], new_rows[i_oa.ravel()[found]],
                          s_oa.ravel()[found], k)
         # The graph grows on its own thread (one core, deterministic) while the recall is measured.
         adding = ThreadPoolExecutor(1, thread_name_prefix="synthfilter-knn-add")
-        added = adding.submit(_single_thread_add, index, xa, n_old + local)
+        added = adding.submit(_single_thread_add, index, xa, n_ids + local)
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(n, size=min(recall_sample, n), replace=False))
     sample_new = np.sort(rng.choice(new_rows, size=min(recall_sample, new_rows.size), replace=False))
@@ -667,4 +714,4 @@ def extend_graph(x: np.ndarray, state: KnnState, index: faiss.Index, where: np.n
         added.result()  # raises what the addition raised
     return Extension(sims=sims, ids=ids, index=index, id_of_row=id_of_row, new_rows=new_rows,
                      recall=recall, recall_new=recall_new, recall_sample=int(sample.size),
-                     recall_sample_new=int(sample_new.size))
+                     recall_sample_new=int(sample_new.size), repaired=repaired, removed=int(gone.size))

@@ -60,6 +60,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import faiss
 import numpy as np
@@ -295,6 +296,7 @@ def search_index(
     query_ids: np.ndarray | None = None,
     nprobe: int | None = None,
     batch_size: int = BATCH_SIZE,
+    skip_ids: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` neighbours of each query, in blocks of ``batch_size``.
 
@@ -313,6 +315,9 @@ def search_index(
         IVF cells to visit (the index's own setting when omitted).
     batch_size : int, default 16384
         Queries per FAISS call.
+    skip_ids : numpy.ndarray of int64, optional
+        Ids never returned (vectors still in the index whose records are gone):
+        a filtered search (FAISS ``IDSelector``), for flat, IVF and HNSW indexes.
 
     Returns
     -------
@@ -323,8 +328,13 @@ def search_index(
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     exclude = query_ids is not None
-    kk = min(k + int(exclude), index.ntotal)
-    params = faiss.SearchParametersIVF(nprobe=int(nprobe)) if nprobe is not None else None
+    skip = np.unique(np.asarray(skip_ids, dtype=np.int64)) if skip_ids is not None else np.zeros(0, np.int64)
+    kk = min(k + int(exclude), index.ntotal - skip.size)
+    selectors = []  # kept alive while FAISS holds pointers to them
+    if skip.size:
+        selectors.append(faiss.IDSelectorBatch(skip))
+        selectors.append(faiss.IDSelectorNot(selectors[0]))
+    params = _search_parameters(index, nprobe, selectors[-1] if selectors else None)
     sims = np.empty((queries.shape[0], max(kk - int(exclude), 0)), dtype=np.float32)
     ids = np.empty(sims.shape, dtype=np.int64)
     for start in range(0, queries.shape[0], batch_size):
@@ -354,6 +364,17 @@ def merge_neighbours(parts: Sequence[tuple[np.ndarray, np.ndarray]], k: int) -> 
 
 #: Queries per block of :func:`exact_neighbours` (a multiple of FAISS's own 4,096-query blocks).
 EXACT_BLOCK = 16_384
+
+
+def _search_parameters(index: faiss.Index, nprobe: int | None, selector: Any) -> Any:
+    """FAISS search parameters for ``nprobe`` and an id filter, or ``None`` for the index's own settings."""
+    if selector is None:
+        return faiss.SearchParametersIVF(nprobe=int(nprobe)) if nprobe is not None else None
+    if isinstance(index, faiss.IndexIVF):
+        return faiss.SearchParametersIVF(nprobe=int(nprobe if nprobe is not None else index.nprobe), sel=selector)
+    if isinstance(index, faiss.IndexHNSW):
+        return faiss.SearchParametersHNSW(efSearch=int(index.hnsw.efSearch), sel=selector)
+    return faiss.SearchParameters(sel=selector)
 
 
 def exact_neighbours(

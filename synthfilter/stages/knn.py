@@ -6,11 +6,12 @@ sharded train / fill / search) without touching the stages or the engines.
 Re-runs re-use earlier work (:mod:`synthfilter.knn_cache`): the result for a
 corpus is stored under a digest of its embedding rows and the parameters, so
 an unchanged corpus gets the stored columns back, bit for bit; a corpus that
-holds every row of a stored one plus some new rows (up to
-:data:`~synthfilter.knn_cache.MAX_NEW_SHARE` of it, in any order) has the
-new rows merged into the stored k-NN lists
-(:func:`~synthfilter.knn_cache.extend_graph`). Anything else, a removed
-record included, is computed cold.
+shares most rows with a stored one (new rows up to
+:data:`~synthfilter.knn_cache.MAX_NEW_SHARE` of it, removed ones up to
+:data:`~synthfilter.knn_cache.MAX_REMOVED_SHARE` of the stored index, in any
+order) has the new rows merged into the stored k-NN lists and the lists that
+named a removed record searched again
+(:func:`~synthfilter.knn_cache.extend_graph`). Anything else is computed cold.
 """
 
 from __future__ import annotations
@@ -103,15 +104,16 @@ def knn_tails(embeddings: np.ndarray, reference: np.ndarray | None = None, *, k:
 
     * the same rows in the same order (and the same parameters and
       reference): the stored result, identical to the cold run's;
-    * without a reference, every row of a stored corpus present (as many
-      times) plus at most ``MAX_NEW_SHARE`` (30 %) of new rows, the stored
+    * without a reference, the rows of a stored corpus, some of them removed
+      (the index's vectors of removed records at most ``MAX_REMOVED_SHARE``,
+      30 %), plus at most ``MAX_NEW_SHARE`` (30 %) of new rows, the stored
       index being of the kind a cold build would choose for the new corpus:
       incremental (:func:`~synthfilter.knn_cache.extend_graph`). With an
       exact index the result is the exact k-NN graph, like the cold build's;
       with HNSW or IVF it is approximate in its own way, and is kept only
       when its recall@k, measured on a seeded sample as the cold build's is,
       reaches the recall target; else the run is cold;
-    * anything else (removed rows, more new rows, a changed reference or
+    * anything else (more new or removed rows, a changed reference or
       parameter, a reference with new rows): a cold build, which is stored.
     """
     scorer = TailScorer(k=k, dup_threshold=dup_threshold, text_dup_threshold=text_dup_threshold,
@@ -130,7 +132,7 @@ def knn_tails(embeddings: np.ndarray, reference: np.ndarray | None = None, *, k:
     stored = store.exact(pkey, rkey)
     if stored is not None and stored.knn_distance.shape[0] == digests.shape[0]:
         return _from_stored(stored, params)
-    result, state, note = None, None, "no stored state of these parameters holds all these rows"
+    result, state, note = None, None, "no stored state of these parameters shares enough of these rows"
     if reference is None:
         result, state, note = _incremental(store, pkey, digests, embeddings, params)
     if result is None:
@@ -198,10 +200,12 @@ def _incremental(store: KnnCache, pkey: str, digests: np.ndarray, embeddings: np
     """The result merged from a stored state holding some of the rows, or ``(None, None, why not)``."""
     found = store.candidates(pkey, digests)
     if found is None:
-        return None, None, "no stored state of these parameters holds all these rows"
+        return None, None, "no stored state of these parameters shares enough of these rows"
     state, where = found
     n, k = digests.shape[0], int(params["k"])
-    new = n - where.shape[0]
+    was_live = np.zeros(where.shape[0], dtype=bool)
+    was_live[state.row_ids] = True
+    new = n - int(np.count_nonzero((where >= 0) & was_live))  # (a record back after removal is new again)
     kind = state.info.get("index", {}).get("kind")
     if new > MAX_NEW_SHARE * n:
         return None, None, f"{new} new rows of {n} is more than {MAX_NEW_SHARE:.0%}"
@@ -225,10 +229,13 @@ def _incremental(store: KnnCache, pkey: str, digests: np.ndarray, embeddings: np
         report.update(recall_at_k=ext.recall, recall_sample=ext.recall_sample)
     info = {"params": params, "rarity_against": "corpus", "index": report}
     _reuse_info(info, "incremental", new, n - new, ext.recall, recall_sample=ext.recall_sample,
-                recall_at_k_new_rows=ext.recall_new, recall_sample_new_rows=ext.recall_sample_new)
+                recall_at_k_new_rows=ext.recall_new, recall_sample_new_rows=ext.recall_sample_new,
+                removed_rows=int(np.count_nonzero(where[state.row_ids] < 0)), repaired_rows=ext.repaired,
+                removed_in_index=ext.removed)
     result = KnnTails(knn_distance=distance, rarity=rarity, embedding_clusters=clusters, info=info)
-    sims_by_id = np.empty_like(ext.sims)
-    ids_by_id = np.empty_like(ext.ids)
+    n_ids = where.shape[0] + ext.new_rows.size  # removed rows keep their index ids, with empty lists
+    sims_by_id = np.full((n_ids, k), -np.inf, dtype=ext.sims.dtype)
+    ids_by_id = np.full((n_ids, k), -1, dtype=ext.ids.dtype)
     sims_by_id[ext.id_of_row] = ext.sims
     ids_by_id[ext.id_of_row] = np.where(ext.ids >= 0, ext.id_of_row[np.maximum(ext.ids, 0)], -1)
     new_state = KnnState(

@@ -197,14 +197,59 @@ def test_reordered_rows_reuse_the_lists(corpus, tmp_path):
     assert np.array_equal(shuffled.embedding_clusters, cold.embedding_clusters)
 
 
-def test_removed_rows_and_too_many_new_rows_build_cold(corpus, tmp_path):
+def test_too_many_new_or_removed_rows_build_cold(corpus, tmp_path):
     x = corpus[:2000]
     knn_tails(x, cache_dir=tmp_path)
-    removed = knn_tails(x[1:], cache_dir=tmp_path)
-    assert removed.info["reuse"]["mode"] == "none"
-    assert _same(removed, knn_tails(x[1:], cache=False))
     grown = knn_tails(corpus[:3000], cache_dir=tmp_path)  # 1,000 new of 3,000
     assert grown.info["reuse"]["mode"] == "none" and "30%" in grown.info["reuse"]["note"]
+    shrunk = knn_tails(corpus[1200:2100], cache_dir=tmp_path)  # most rows of either stored index gone
+    assert shrunk.info["reuse"]["mode"] == "none"
+    assert _same(shrunk, knn_tails(corpus[1200:2100], cache=False))
+
+
+def _assert_exact_equal(inc, cold, n):
+    assert np.abs(inc.knn_distance - cold.knn_distance).max() <= 1e-6
+    assert np.abs(inc.rarity - cold.rarity).max() <= 5 / n
+    assert np.array_equal(inc.embedding_clusters, cold.embedding_clusters)
+
+
+def test_removed_rows_are_repaired_exactly_with_an_exact_index(corpus, tmp_path):
+    """5 % of the records replaced by new ones: the lists naming a removed record are searched again."""
+    n = corpus.shape[0]
+    base, fresh = _split(n, 0.05)
+    knn_tails(corpus[base], cache_dir=tmp_path)
+    kept = np.delete(base, np.random.default_rng(4).choice(base.size, size=300, replace=False))
+    rows = np.random.default_rng(5).permutation(np.r_[kept, fresh])
+    inc = knn_tails(corpus[rows], cache_dir=tmp_path)
+    reuse = inc.info["reuse"]
+    assert reuse["mode"] == "incremental" and inc.info["index"]["kind"] == "flat"
+    # (a removed row whose embedding is also a new row's counts as kept: rows are matched by content)
+    assert reuse["new_rows"] + reuse["reused_rows"] == rows.size and reuse["reused_rows"] >= kept.size
+    assert 290 <= reuse["removed_rows"] == reuse["removed_in_index"] <= 300
+    assert 0 < reuse["repaired_rows"] < kept.size  # only lists that named a removed record
+    _assert_exact_equal(inc, knn_tails(corpus[rows], cache=False), rows.size)
+    # Removed records come back, others go: still exact, and the index's removed vectors are reused.
+    again = np.r_[base[:150], np.setdiff1d(base, kept)][::-1]
+    rows2 = np.r_[rows[200:], again]
+    inc2 = knn_tails(corpus[rows2], cache_dir=tmp_path)
+    assert inc2.info["reuse"]["mode"] == "incremental"
+    _assert_exact_equal(inc2, knn_tails(corpus[rows2], cache=False), rows2.size)
+
+
+def test_removed_rows_with_an_approximate_index_keep_the_recall(corpus, tmp_path):
+    n = corpus.shape[0]
+    base, fresh = _split(n, 0.05)
+    knn_tails(corpus[base], index="hnsw", cache_dir=tmp_path)
+    kept = np.delete(base, np.random.default_rng(6).choice(base.size, size=300, replace=False))
+    rows = np.r_[kept, fresh]
+    inc = knn_tails(corpus[rows], index="hnsw", cache_dir=tmp_path)
+    exact = knn_tails(corpus[rows], index="flat", cache=False)
+    cold = knn_tails(corpus[rows], index="hnsw", cache=False)
+    assert inc.info["reuse"]["mode"] == "incremental" and inc.info["reuse"]["recall_at_k"] >= 0.95
+    err_inc = np.abs(inc.knn_distance - exact.knn_distance).mean()
+    assert err_inc <= 1.25 * np.abs(cold.knn_distance - exact.knn_distance).mean() + 1e-5
+    # no neighbour list names a removed record: a record's distance is never to a vector no longer there
+    assert np.all(inc.knn_distance >= exact.knn_distance - 1e-6)
 
 
 def test_reference_mode_reuses_the_same_rows_only(corpus, tmp_path):
