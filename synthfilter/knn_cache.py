@@ -681,15 +681,23 @@ def extend_graph(x: np.ndarray, state: KnnState, index: faiss.Index, where: np.n
     broken = np.any((stored >= 0) & ~live[np.maximum(stored, 0)], axis=1)
     repaired = int(np.count_nonzero(broken))
     if repaired:
-        s_re, i_re = search_index(index, x[old_rows[broken]], k, query_ids=live_ids[broken], skip_ids=gone)
+        queries = old_rows[broken]
+        if isinstance(index, faiss.IndexFlat):  # exact: one BLAS search among the old rows (a filtered flat
+            s_re, r_re = exact_neighbours(x[queries], x[old_rows], k, query_ids=queries,  # search is slow)
+                                          vector_ids=old_rows)
+        else:
+            s_re, i_re = search_index(index, x[queries], k, query_ids=live_ids[broken], skip_ids=gone)
+            r_re = np.where(i_re >= 0, where[np.maximum(i_re, 0)], -1)
         filled = np.full((repaired, k), -np.inf, dtype=np.float32), np.full((repaired, k), -1, dtype=np.int64)
-        filled[0][:, :s_re.shape[1]], filled[1][:, :i_re.shape[1]] = s_re, np.where(
-            i_re >= 0, where[np.maximum(i_re, 0)], -1)
-        sims[old_rows[broken]], ids[old_rows[broken]] = filled
+        filled[0][:, :s_re.shape[1]], filled[1][:, :r_re.shape[1]] = s_re, r_re
+        sims[queries], ids[queries] = filled
     if new_rows.size:
         xa = np.ascontiguousarray(x[new_rows])
-        s_ao, i_ao = search_index(index, xa, k, skip_ids=gone)
-        i_ao = np.where(i_ao >= 0, where[np.maximum(i_ao, 0)], -1)
+        if gone.size and isinstance(index, faiss.IndexFlat):
+            s_ao, i_ao = exact_neighbours(xa, x[old_rows], k, vector_ids=old_rows)
+        else:
+            s_ao, i_ao = search_index(index, xa, k, skip_ids=gone)
+            i_ao = np.where(i_ao >= 0, where[np.maximum(i_ao, 0)], -1)
         local = np.arange(new_rows.size, dtype=np.int64)
         s_aa, i_aa = exact_neighbours(xa, xa, k, query_ids=local) if new_rows.size > 1 else (
             np.zeros((1, 0), np.float32), np.zeros((1, 0), np.int64))

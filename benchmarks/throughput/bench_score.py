@@ -137,7 +137,8 @@ def main() -> None:
                 "speedup_vs_cold": round(cold["seconds"] / new["seconds"], 2),
                 "stage_timings_s": new_manifest.get("timings_s"),
                 "knn_reuse": {key: v for key, v in (new_manifest.get("tails", {}).get("reuse") or {}).items()
-                              if key in ("mode", "new_rows", "reused_rows", "recall_at_k", "note")}})
+                              if key in ("mode", "new_rows", "reused_rows", "removed_rows", "repaired_rows",
+                                     "recall_at_k", "note")}})
     if len(timings) >= 2:
         n_arr, t_arr = np.log([t[0] for t in timings]), np.log([t[1] for t in timings])
         slope = float(np.polyfit(n_arr, t_arr, 1)[0])
