@@ -170,6 +170,11 @@ class TreeEnsemble:
                           RuntimeWarning, stacklevel=2)
         return self._numpy_walk(x, chunk_rows)
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_compiled", None)  # a closure over scikit-learn's walk: rebuilt on first use
+        return state
+
     def _compiled_walk(self) -> Callable[[np.ndarray], np.ndarray] | None:
         """scikit-learn's per-tree compiled walk over this ensemble, or ``None`` where it is not available."""
         cached = self.__dict__.get("_compiled")

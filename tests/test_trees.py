@@ -146,3 +146,13 @@ def test_small_inputs_do_not_import_scikit_learn(fitted, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["0", "True"]
+
+
+def test_a_used_ensemble_pickles_and_walks_again(fitted):
+    import pickle
+
+    model, x = fitted
+    trees = TreeEnsemble.from_estimator(model)
+    expected = trees.decision_function(x)  # builds the compiled walk
+    again = pickle.loads(pickle.dumps(trees))
+    np.testing.assert_array_equal(again.decision_function(x), expected)
