@@ -65,7 +65,8 @@ class ShareStage:
         if self.detector != "fast":
             sent = np.asarray(records.columns["lm_scored"], dtype=bool)
             ctx.info["origin"]["detector"] = {**self.cascade.describe(self.detector), "lm_records": int(sent.sum()),
-                                              "lm_fraction": round(float(sent.mean()) if sent.size else 0.0, 6)}
+                                              "lm_fraction": round(float(sent.mean()) if sent.size else 0.0, 6),
+                                              "lm_seconds": getattr(self.cascade, "last_stats_", {}).get("lm_seconds")}
         else:
             ctx.info["origin"]["detector"] = {"mode": "fast", "model": scorer.model_id_}
         if note is not None:
