@@ -316,7 +316,10 @@ class CascadeDetector(ParamsMixin):
             raise ModelError("CascadeDetector is not fitted; call fit() or load a model")
 
     def _second_inputs(self, raw: np.ndarray, features: np.ndarray) -> np.ndarray:
-        x = np.column_stack([np.asarray(raw, dtype=np.float64), np.asarray(features, dtype=np.float64)])
+        # The LM cache keeps float32 rows: round fresh features the same way, so that a record scores the same
+        # whether its features were computed now, read from the cache, or computed with the cache off.
+        features = np.asarray(features, dtype=np.float32).astype(np.float64)
+        x = np.column_stack([np.asarray(raw, dtype=np.float64), features])
         if not np.all(np.isfinite(x)):
             # A text with no scorable token gives NaN LM features: its column means (0 after scaling).
             x = np.where(np.isfinite(x), x, self.mean_ if hasattr(self, "mean_") else np.nanmean(x, axis=0))
