@@ -169,9 +169,12 @@ def _plan(stages: Sequence[str], options: dict[str, Any], enc: Encoder | str, ba
     legacy: list = []
     for name in stages:
         if name == "origin" and _STAGES[name] is _builtin_origin():
-            record.append(OriginRecordStage(options["model"], options["trusted"], corpus_encoder_id=enc_id,
-                                            show_progress=show_progress))
-            global_.append((name, ShareStage(options["model"], options["trusted"]), ("p_synthetic", "synthetic_score")))
+            detector, cascade = options.get("detector", "fast"), options.get("cascade")
+            origin = OriginRecordStage(options["model"], options["trusted"], corpus_encoder_id=enc_id,
+                                       show_progress=show_progress, detector=detector, cascade=cascade)
+            record.append(origin)
+            global_.append((name, ShareStage(options["model"], options["trusted"], detector=detector, cascade=cascade),
+                            origin.columns))
         elif name == "tails" and _STAGES[name] is TailStage:
             record.append(SketchStage(options["text_dup_threshold"]))
             stage = TailGlobalStage(k=options["k"], dup_threshold=options["dup_threshold"],
@@ -235,11 +238,16 @@ def score_with_report(
     ray_address: str | None = None,
     num_workers: int | None = None,
     reuse: bool = False,
+    detector: str = "fast",
+    cascade: Any = None,
 ) -> ScoreResult:
     """Score records and return the table with the run's information.
 
     Parameters are those of :func:`score`; ``source`` names the data in error
-    messages. With ``engine="ray"`` the table also has a ``shard`` column
+    messages. ``detector`` (``"fast"``, ``"cascade"`` or ``"full"``) chooses
+    how the origin stage scores (see :mod:`synthfilter.cascade`); ``cascade``
+    is the :class:`~synthfilter.cascade.CascadeDetector` or its folder for the
+    two LM modes (the shipped one by default). With ``engine="ray"`` the table also has a ``shard`` column
     (the input shard of each record). With ``reuse`` (the CLI's default), a
     local run whose every input, id and option equals an earlier run's takes
     that run's score columns from :class:`~synthfilter.runcache.RunCache`
@@ -273,9 +281,11 @@ def score_with_report(
         ref_source = (None if reference is None else
                       ShardSource.of(reference, text_column=reference_text_column, max_text_chars=max_text_chars,
                                      source="reference"))
+    if detector != "fast":
+        model, cascade = _cascade_for(detector, cascade, model, trusted, engine)
     enc = get_encoder(encoder) if isinstance(encoder, (str, Path)) else encoder
     options = {"k": k, "dup_threshold": dup_threshold, "text_dup_threshold": text_dup_threshold, "index": index,
-               "model": model, "trusted": trusted}
+               "model": model, "trusted": trusted, "detector": detector, "cascade": cascade}
     record_stages, global_stages, legacy = _plan(stages, options, enc, batch_size, show_progress, engine)
 
     base_columns = ["id", *[c for c in keep if c != "id"]]
@@ -378,8 +388,30 @@ def _run_key(corpus: pl.DataFrame, groups: list[str] | None, reference: pl.DataF
         "synthfilter": synthfilter.__version__, "encoder": enc.id, "model": model_id, "stages": list(stages),
         "seed": seed, **{k: options[k] for k in ("k", "dup_threshold", "text_dup_threshold", "index")},
     }
+    if options.get("detector", "fast") != "fast" and "origin" in stages:
+        # The fast mode's key is unchanged; the LM modes add the cascade's id, its LM and the mode.
+        settings["detector"] = options["cascade"].describe(options["detector"])
     return run_key(corpus.get_column("text").to_list(), settings, groups=groups,
                    reference=None if reference is None else reference.get_column("text").to_list())
+
+
+def _cascade_for(detector: str, cascade: Any, model: Any, trusted: bool, engine: str) -> tuple[Any, Any]:
+    """The fast detector and the cascade of an LM mode (``--detector cascade|full``), checked before any work."""
+    from synthfilter.cascade import MODES, CascadeDetector, load_cascade, require_lm
+    from synthfilter.origin import OriginScorer, load_model
+
+    if detector not in MODES:
+        raise ConfigError(f"detector must be one of {', '.join(MODES)}, not {detector!r}")
+    if model is None:
+        raise ConfigError(f"--detector {detector} needs the origin detector; drop --model none")
+    if engine != "local":
+        raise ConfigError(f"--detector {detector} runs on the local engine; use --engine local or --detector fast")
+    if not isinstance(cascade, CascadeDetector):
+        fast = model if isinstance(model, OriginScorer) else load_model(model, trusted=trusted)
+        cascade = load_cascade(cascade, fast_model=fast, mode=detector)
+    if cascade.lm is None:
+        require_lm(f"--detector {detector} (the LM feature block)")
+    return cascade.fast_(), cascade
 
 
 def _run_legacy(stage: Stage, records: Any, reference_records: Any, enc: Encoder, ref_source: Any,
@@ -414,6 +446,8 @@ def score(
     show_progress: bool = False,
     engine: str = "local",
     ray_address: str | None = None,
+    detector: str = "fast",
+    cascade: Any = None,
 ) -> pl.DataFrame:
     """Score every record for model origin and for its place in the distribution.
 
@@ -463,6 +497,13 @@ def score(
     ray_address : str, optional
         Ray cluster to join (``"auto"`` for a running one); a local cluster
         is started when none is given.
+    detector : {"fast", "cascade", "full"}, default "fast"
+        ``fast``: the origin detector alone. ``cascade``: the LM block (the
+        ``lm`` extra) re-scores the records whose fast ``p_synthetic`` is in
+        the cascade's uncertain band; ``full``: every record. Both add
+        ``lm_scored`` (see :mod:`synthfilter.cascade`; local engine only).
+    cascade : CascadeDetector or path, optional
+        The cascade of the LM modes (the shipped ``origin-cascade-v1`` by default).
 
     Returns
     -------
@@ -484,5 +525,5 @@ def score(
         encoder=encoder,
         model=model, trusted=trusted, reference=reference, stages=stages, k=k, dup_threshold=dup_threshold,
         text_dup_threshold=text_dup_threshold, index=index, seed=seed, show_progress=show_progress,
-        engine=engine, ray_address=ray_address,
+        engine=engine, ray_address=ray_address, detector=detector, cascade=cascade,
     ).table, data)

@@ -66,13 +66,19 @@ from synthfilter.shards import MANIFEST_NAME, is_sharded, read_sharded, resolve_
               help="Compute every score again even when an identical earlier run (same texts, encoder, detector, "
                    "options and seed) is cached; the embeddings, detector scores and sketches of texts seen "
                    "before are still taken from their caches.")
+@click.option("--detector", type=click.Choice(["fast", "cascade", "full"]), default="fast", show_default=True,
+              help="fast: the origin detector alone. cascade: records whose fast p_synthetic is in the cascade's "
+                   "uncertain band are re-scored with the LM feature block (SmolLM2-135M; the lm extra; ~0.7 s per "
+                   "record sent); full: every record. The manifest gives the share sent to the LM.")
+@click.option("--cascade-model", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Cascade model folder for --detector cascade|full [default: the shipped origin-cascade-v1].")
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
 def command(corpus: Path, output: Path | None, text_column: str, id_column: str | None, keep: tuple[str, ...],
             group_column: str | None, encoder: str, model: str, trusted_model: bool, reference: Path | None,
             reference_text_column: str,
             k: int, dup_threshold: float, text_dup_threshold: float, index: str, max_text_chars: int,
             batch_size: int, seed: int, engine: str, ray_address: str | None, recompute: bool,
-            quiet: bool) -> None:
+            detector: str, cascade_model: Path | None, quiet: bool) -> None:
     """Score CORPUS (Parquet, JSONL or CSV) record by record.
 
     Adds p_synthetic (calibrated probability of model origin), knn_distance,
@@ -94,6 +100,10 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
       synthfilter score examples/mixed_corpus.parquet --keep text
       synthfilter score shards/ --engine ray --ray-address auto -o scores/
     """
+    if detector != "fast" and engine == "ray":
+        raise ConfigError(f"--detector {detector} runs on the local engine; drop --engine ray or use --detector fast")
+    if cascade_model is not None and detector == "fast":
+        raise ConfigError("--cascade-model needs --detector cascade or full")
     if engine == "ray":
         _score_sharded(corpus, output, text_column=text_column, id_column=id_column, keep=keep,
                        group_column=group_column, encoder=encoder, model=model, trusted_model=trusted_model,
@@ -114,11 +124,20 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
         raise OutputError(f"{output}: scores are written as Parquet; give -o a .parquet path")
 
     # Everything that can be checked is checked before the expensive encoding.
+    detection_mode = detector
     detector = parse_model(model)
     if detector is not None:
         from synthfilter.origin import load_model
 
         detector = load_model(None if detector == "default" else detector, trusted=trusted_model)
+    cascade = None
+    if detection_mode != "fast":
+        if detector is None:
+            raise ConfigError(f"--detector {detection_mode} needs the origin detector; drop --model none")
+        from synthfilter.cascade import load_cascade, require_lm
+
+        require_lm(f"--detector {detection_mode} (the LM feature block)")
+        cascade = load_cascade(cascade_model, fast_model=detector, mode=detection_mode)
     if is_sharded(corpus):
         frame = read_sharded(corpus, text_column=text_column, id_column=id_column, max_text_chars=max_text_chars)
     else:
@@ -137,13 +156,14 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
         reference=ref_frame, k=k, dup_threshold=dup_threshold,
         text_dup_threshold=parse_text_dup_threshold(text_dup_threshold), index=index, seed=seed,
         batch_size=batch_size, max_text_chars=max_text_chars, show_progress=not quiet, source=str(corpus),
-        reuse=not recompute,
+        reuse=not recompute, detector=detection_mode, cascade=cascade,
     )
     params = {"text_column": text_column, "id_column": id_column, "keep": list(keep),
               "group_column": group_column, "encoder": encoder,
               "model": model, "reference": str(reference) if reference else None, "k": k,
               "dup_threshold": dup_threshold, "text_dup_threshold": text_dup_threshold, "index": index,
-              "seed": seed, "max_text_chars": max_text_chars}
+              "seed": seed, "max_text_chars": max_text_chars, "detector": detection_mode,
+              "cascade_model": str(cascade_model) if cascade_model else None}
     counts = _counts(result.table)
     # The scores and their manifest are one commit: the scores file is renamed last.
     with OutputSet([output, manifest_path]) as staged:
@@ -240,6 +260,12 @@ def _print_summary(table: pl.DataFrame, info: dict, counts: dict, output: Path, 
         share = info["origin"]["synthetic_share"]
         summary.add_row("synthetic share", f"{share['share']:.3f} (95% CI {share['low']:.3f}–{share['high']:.3f})")
         summary.add_row("model", info["origin"]["model"])
+        used = info["origin"].get("detector", {})
+        if used.get("mode", "fast") != "fast":
+            summary.add_row("detector", f"{used['mode']}: {used['model']}, LM {used['lm']}; "
+                                        f"{used['lm_records']:,} records ({used['lm_fraction']:.1%}) sent to the LM")
+        else:
+            summary.add_row("detector", "fast")
     summary.add_row("encoder", info["encoder"])
     summary.add_row("wrote", f"{output}\n{manifest}")
     console.print(summary)

@@ -73,15 +73,23 @@ class OriginRecordStage:
         Id of the encoder behind the ``embedding`` column.
     show_progress : bool, default False
         Draw the detector's progress bars.
+    detector : {"fast", "cascade", "full"}, default "fast"
+        ``fast``: the detector alone. ``cascade``/``full``: a
+        :class:`~synthfilter.cascade.CascadeDetector` (``cascade``) re-scores
+        the uncertain band (or every record) with the LM block and adds
+        ``lm_scored`` (bool: the record went through the LM).
+    cascade : CascadeDetector, optional
+        The cascade, for ``detector`` other than ``fast``.
     """
 
     name = "origin"
-    columns = ("p_synthetic", "synthetic_score")
 
     def __init__(self, model: Any = "default", trusted: bool = False, corpus_encoder_id: str | None = None,
-                 show_progress: bool = False) -> None:
+                 show_progress: bool = False, detector: str = "fast", cascade: Any = None) -> None:
         self.model, self.trusted = model, trusted
         self.corpus_encoder_id, self.show_progress = corpus_encoder_id, show_progress
+        self.detector, self.cascade = detector, cascade
+        self.columns = ("p_synthetic", "synthetic_score") + (("lm_scored",) if detector != "fast" else ())
 
     def setup(self) -> None:
         """Load the detector (once per worker)."""
@@ -104,6 +112,10 @@ class OriginRecordStage:
         embeddings = batch.get(EMBEDDING) if self.reuses_embeddings() else None
         raw = np.asarray(CachedDetector(self.scorer_).decision_function(
             texts, show_progress=self.show_progress, embeddings=embeddings), dtype=np.float64)
+        if self.detector != "fast":
+            out = self.cascade.score(texts, raw=raw, mode=self.detector, show_progress=self.show_progress)
+            return {"p_synthetic": out.p_synthetic.astype(np.float64), "synthetic_score": out.synthetic_score,
+                    "lm_scored": out.lm_scored}
         p = self.scorer_.calibrate(raw)
         return {"p_synthetic": p.astype(np.float64), "synthetic_score": raw}
 

@@ -35,8 +35,10 @@ class ShareStage:
 
     name = "share"
 
-    def __init__(self, model: Any = "default", trusted: bool = False, gold_correction: bool = True) -> None:
+    def __init__(self, model: Any = "default", trusted: bool = False, gold_correction: bool = True,
+                 detector: str = "fast", cascade: Any = None) -> None:
         self.model, self.trusted, self.gold_correction = model, trusted, gold_correction
+        self.detector, self.cascade = detector, cascade
 
     def run(self, records: RecordSet, ctx: GlobalContext) -> Columns:
         """Estimate the share; adds no column."""
@@ -44,7 +46,8 @@ class ShareStage:
         from synthfilter.share import estimate_share
 
         scorer = self.model if isinstance(self.model, OriginScorer) else load_model(self.model, trusted=self.trusted)
-        calibration = scorer.share_calibration_
+        calibration = scorer.share_calibration_ if self.detector == "fast" else self.cascade.share_calibration(
+            self.detector)
         note = None
         gold_p = _reference_probabilities(ctx.reference)
         if gold_p is not None and self.gold_correction:
@@ -59,6 +62,13 @@ class ShareStage:
             "encoder": getattr(scorer, "encoder_id_", None),
             "synthetic_share": share.to_dict(),
         }
+        if self.detector != "fast":
+            sent = np.asarray(records.columns["lm_scored"], dtype=bool)
+            ctx.info["origin"]["detector"] = {**self.cascade.describe(self.detector), "lm_records": int(sent.sum()),
+                                              "lm_fraction": round(float(sent.mean()) if sent.size else 0.0, 6),
+                                              "lm_seconds": getattr(self.cascade, "last_stats_", {}).get("lm_seconds")}
+        else:
+            ctx.info["origin"]["detector"] = {"mode": "fast", "model": scorer.model_id_}
         if note is not None:
             ctx.info["origin"]["share_correction_note"] = note
         return {}

@@ -1,0 +1,198 @@
+"""The cascade (``score --detector fast|cascade|full``): accuracy on unseen generators, and cost.
+
+``--part accuracy``: leave-one-generator-out (LOGO) on the records and the
+document-group split of ``scripts/train_cascade.py`` (origin-v3's held-out
+split sampled per source, plus the SmolLM2-135M-Instruct generations; train /
+calib / test = 40 / 30 / 30 % of document groups). For each generator G
+(ChatGPT, Gemma, SmolLM2, both SmolLM2 modes together) a cascade is trained
+on train without G, its band and calibrations chosen on calib without G, and
+tested on the test split's human records and G. The fast detector inside is
+one that never saw G where one exists: Gemma, the leave-Gemma-out build
+(``--no-gemma-model``); SmolLM2, origin-v3. For ChatGPT none exists here
+(every build trained on ChatGPT), so that row says ``fast_detector_saw_generator:
+true``. Compared on the same test records: the fast detector alone, origin-v3
+(which saw ChatGPT and Gemma), and the TF-IDF character 1-4-gram baseline
+(:class:`synthfilter.training.CharTfidfBaseline`) trained on the same train
+records without G. AUROC and TPR at 1 % FPR rank by ``synthetic_score``
+(the baseline by its probability).
+
+``--part throughput``: records/s of ``synthfilter score`` (fresh processes,
+default encoder, each run with an empty cache folder so nothing is reused:
+embeddings, detector scores and LM features are all computed) on the same
+``--records`` real held-out paragraphs, in the order base, fast, cascade,
+full, base, fast, where ``base`` is the commit given by ``--base-commit``
+(today's ``score``, run from a temporary git worktree) and the others are
+this checkout with ``--detector``. Reports wall time, records/s, ratios to
+``fast`` and the load average around each run.
+
+    nice -n 19 python benchmarks/origin/cascade_bench.py --part accuracy \
+        --no-gemma-model ~/.cache/synthfilter/bench/origin-no-gemma
+    nice -n 19 python benchmarks/origin/cascade_bench.py --part throughput --records 300 --base-commit f75ef39
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from train_cascade import cascade_data, metrics  # noqa: E402
+
+from synthfilter.cascade import CascadeDetector  # noqa: E402
+from synthfilter.origin import load_model  # noqa: E402
+
+GENERATORS = ("sharegpt_chatgpt", "gemma", "smollm2")
+OUT = ROOT / "benchmarks" / "origin" / "results" / "cascade.json"
+
+
+def accuracy(no_gemma: Path | None, per_source: int, seed: int) -> dict:
+    from synthfilter.lm_features import LMFeatures
+    from synthfilter.training import CharTfidfBaseline
+
+    data = cascade_data(per_source, 600, seed, cached_only=True)
+    lm = LMFeatures()
+    v3 = load_model()
+    fast_models = {"origin-v3": v3}
+    if no_gemma is not None:
+        fast_models["origin-no-gemma"] = load_model(no_gemma)
+    unseen = {"gemma": "origin-no-gemma" if no_gemma is not None else None, "smollm2": "origin-v3",
+              "sharegpt_chatgpt": None}
+    out: dict = {"records": {f"{s}/{sp}": n for s, sp, n in
+                             data.group_by("source", "split").len().sort("source", "split").rows()},
+                 "lm": lm.lm_id}
+    for gen in GENERATORS:
+        train = data.filter((pl.col("split") == "train") & (pl.col("source") != gen))
+        calib = data.filter((pl.col("split") == "calib") & (pl.col("source") != gen))
+        test = data.filter((pl.col("split") == "test") & ((pl.col("label") == 0) | (pl.col("source") == gen)))
+        fast_name = unseen[gen] or "origin-v3"
+        cascade = CascadeDetector(fast_model=fast_models[fast_name], lm=lm, seed=seed).fit(
+            train["text"].to_list(), train["label"].to_numpy(), calib_texts=calib["text"].to_list(),
+            calib_y=calib["label"].to_numpy(), calib_groups=calib["group"].to_list())
+        texts, y = test["text"].to_list(), test["label"].to_numpy().astype(int)
+        raw = cascade.fast_().decision_function(texts)
+        entry: dict = {"n_machine": int(y.sum()), "n_human": int((y == 0).sum()), "fast_detector": fast_name,
+                       "fast_detector_saw_generator": unseen[gen] is None, "band": list(cascade.band_),
+                       "calibration_band_fraction": round(cascade.calibration_band_fraction_, 4)}
+        for mode in ("fast", "cascade", "full"):
+            res = cascade.score(texts, raw=raw, mode=mode)
+            entry[mode] = {**metrics(y, res.synthetic_score, res.p_synthetic),
+                           "lm_fraction": round(res.lm_fraction, 4),
+                           "lm_fraction_of_generator": round(float(res.lm_scored[y == 1].mean()), 4),
+                           "lm_fraction_of_humans": round(float(res.lm_scored[y == 0].mean()), 4)}
+        entry["origin-v3"] = {**metrics(y, v3.decision_function(texts)), "saw_generator": gen != "smollm2"}
+        tfidf = CharTfidfBaseline().fit(train["text"].to_list(), train["label"].to_numpy())
+        entry["tfidf_baseline"] = {**metrics(y, tfidf.predict_proba(texts)[:, 1]), "saw_generator": False,
+                                   "trained_on": "the same train records without the generator"}
+        out[gen] = entry
+        print(f"{gen}: {json.dumps(entry)}", flush=True)
+    return out
+
+
+def _score_run(python: str, cwd: Path, corpus: Path, extra: list[str]) -> dict:
+    with tempfile.TemporaryDirectory(prefix="cascade-bench-") as tmp:
+        env = {**os.environ, "SYNTHFILTER_CACHE": tmp, "PYTHONPATH": str(cwd)}
+        out = Path(tmp) / "scores.parquet"
+        load_before = os.getloadavg()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        proc = subprocess.run([python, "-m", "synthfilter.cli", "score", str(corpus), "-o", str(out), "--quiet",
+                               *extra], cwd=cwd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+        if proc.returncode != 0:
+            raise RuntimeError(f"score {extra} failed: {proc.stderr.strip()[-500:]}")
+        manifest = json.loads(out.with_name("scores.manifest.json").read_text())
+        origin = manifest.get("origin", {})
+        return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "load_before": [round(v, 2) for v in load_before],
+                "load_after": [round(v, 2) for v in os.getloadavg()],
+                "detector": origin.get("detector"), "timings_s": manifest.get("timings_s")}
+
+
+def throughput(records: int, seed: int, base_commit: str | None) -> dict:
+    held = pl.read_parquet(ROOT / "models" / "origin-v3" / "heldout_test.parquet")
+    sample = held.sample(records, seed=seed + 1).select("id", "text")
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="cascade-corpus-") as tmp:
+        corpus = Path(tmp) / "corpus.parquet"
+        sample.write_parquet(corpus)
+        base_tree = None
+        if base_commit:
+            base_tree = Path(tmp) / "base"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base_tree), base_commit],
+                           check=True, capture_output=True)
+        plan = [("base", None), ("fast", "fast"), ("cascade", "cascade"), ("full", "full"), ("base", None),
+                ("fast", "fast")]
+        runs = []
+        try:
+            for name, mode in plan:
+                if name == "base" and base_tree is None:
+                    continue
+                cwd = base_tree if name == "base" else ROOT
+                extra = [] if mode is None else ["--detector", mode]
+                run = {"run": name, **_score_run(python, cwd, corpus, extra)}
+                run["records_per_s"] = round(records / run["wall_s"], 2)
+                runs.append(run)
+                print(json.dumps(run), flush=True)
+        finally:
+            if base_tree is not None:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base_tree)],
+                               capture_output=True)
+    names = list(dict.fromkeys(r["run"] for r in runs))
+    mean = {name: float(np.mean([r["wall_s"] for r in runs if r["run"] == name])) for name in names}
+    cpu = {name: float(np.mean([r["cpu_s"] for r in runs if r["run"] == name])) for name in names}
+    return {"records": records, "encoder": "minilm (default)", "cold_cache": True, "runs": runs,
+            "mean_wall_s": {k: round(v, 2) for k, v in mean.items()},
+            "records_per_s": {k: round(records / v, 2) for k, v in mean.items()},
+            "speed_ratio_to_fast": {k: round(mean["fast"] / v, 4) for k, v in mean.items()},
+            "mean_cpu_s": {k: round(v, 2) for k, v in cpu.items()},
+            "cpu_ratio_to_fast": {k: round(v / cpu["fast"], 3) for k, v in cpu.items()},
+            "base_commit": base_commit}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=["accuracy", "throughput", "both"], default="both")
+    ap.add_argument("--no-gemma-model", type=Path, default=None, help="leave-Gemma-out fast detector folder")
+    ap.add_argument("--per-source", type=int, default=400)
+    ap.add_argument("--records", type=int, default=300, help="records for the throughput runs")
+    ap.add_argument("--base-commit", default=None, help="commit whose score is today's (throughput)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped run still removes its worktree
+    result = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    env = {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average_start":
+           [round(v, 2) for v in os.getloadavg()], "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    started = time.time()
+    if args.part in ("accuracy", "both"):
+        result["logo"] = {**accuracy(args.no_gemma_model, args.per_source, args.seed),
+                          "environment": {**env, "wall_s": round(time.time() - started, 1)}}
+    if args.part in ("throughput", "both"):
+        started = time.time()
+        result["throughput"] = {**throughput(args.records, args.seed, args.base_commit),
+                                "environment": {**env, "wall_s": round(time.time() - started, 1),
+                                                "load_average_end": [round(v, 2) for v in os.getloadavg()]}}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
