@@ -354,7 +354,6 @@ def _bootstrap_means(
     # this thread, in order (the stream is the seed's); the means of one chunk are taken on a second
     # thread while the next chunk is drawn (both release the GIL), at most two chunks in flight.
     chunk = max(1, int(2e7 // max(values.size, 1)))
-
     dtype = _index_dtype(values.size)
 
     def means(idx: np.ndarray, start: int) -> None:
