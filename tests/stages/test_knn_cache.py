@@ -175,6 +175,19 @@ def test_ivf_index_extends_too(corpus, tmp_path):
     assert inc.info["index"]["nlist"] == first.info["index"]["nlist"]
 
 
+def test_ivf_index_survives_removed_rows(corpus, tmp_path):
+    n = corpus.shape[0]
+    base, fresh = _split(n, 0.1, seed=2)
+    knn_tails(corpus[base], index="ivf", cache_dir=tmp_path)
+    kept = base[np.random.default_rng(8).permutation(base.size)[200:]]
+    rows = np.r_[fresh, kept]
+    inc = knn_tails(corpus[rows], index="ivf", cache_dir=tmp_path)
+    exact = knn_tails(corpus[rows], index="flat", cache=False)
+    reuse = inc.info["reuse"]
+    assert reuse["mode"] == "incremental" and reuse["recall_at_k"] >= 0.95 and reuse["repaired_rows"] > 0
+    assert np.all(inc.knn_distance >= exact.knn_distance - 1e-6)  # never a neighbour that is gone
+
+
 def test_malformed_embeddings_raise_as_before(tmp_path):
     from synthfilter.errors import ConfigError
 
