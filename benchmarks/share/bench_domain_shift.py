@@ -29,6 +29,19 @@ error, the mean signed error and the 95 % interval's coverage and width.
 
 Scoring the pools is the only slow step (seconds with the static-encoder
 shipped model; cached by the detector's score cache for re-runs).
+
+``--cascade-mode cascade|full`` estimates with the cascade instead
+(``score --detector cascade|full``): a cascade is trained here, as
+``scripts/train_cascade.py`` trains the shipped one, but without the
+``--machine-sources`` generators (their records are dropped from its
+training and calibration splits), on top of ``--model`` (give the build
+that never saw them); probabilities and the share calibration are the
+cascade's. The LM features of texts not yet cached cost ~0.7 s each, so use
+small pools (``--pool``, ``--size``).
+
+    PYTHONPATH=. python benchmarks/share/bench_domain_shift.py --model ~/.cache/synthfilter/bench/origin-no-gemma \
+        --machine-sources gemma --cascade-mode full --domains chitchat --size 200 --pool 300 \
+        --gold-sizes 100 --out benchmarks/share/results/domain_shift_logo_gemma_full.json
 """
 
 from __future__ import annotations
@@ -69,8 +82,35 @@ def cap(frame: pl.DataFrame, n: int, seed: int) -> pl.DataFrame:
 
 
 def probabilities(model, texts: list[str]) -> np.ndarray:
+    if isinstance(model, CascadeScorer):
+        return model.probabilities(texts)
     raw = np.asarray(CachedDetector(model).decision_function(texts), dtype=np.float64)
     return model.calibrate(raw)
+
+
+class CascadeScorer:
+    """A cascade trained without some generators, scored in one mode (``probabilities`` takes it)."""
+
+    def __init__(self, fast, mode: str, exclude: list[str], seed: int = 0) -> None:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        from train_cascade import cascade_data
+
+        from synthfilter.cascade import CascadeDetector
+
+        data = cascade_data(seed=seed, cached_only=True).filter(~pl.col("source").is_in(exclude))
+        train, calib = (data.filter(pl.col("split") == name) for name in ("train", "calib"))
+        self.cascade = CascadeDetector(fast_model=fast, seed=seed, lm_threads=2).fit(
+            train["text"].to_list(), train["label"].to_numpy(), calib_texts=calib["text"].to_list(),
+            calib_y=calib["label"].to_numpy(), calib_groups=calib["group"].to_list())
+        self.mode = mode
+        self.share_calibration_ = self.cascade.share_calibration(mode)
+        self.model_id_ = f"cascade without {','.join(exclude) or 'nothing'} on {fast.model_id_} ({mode})"
+        self.lm_fraction: list[float] = []
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        result = self.cascade.score(texts, mode=self.mode, show_progress=True)
+        self.lm_fraction.append(result.lm_fraction)
+        return result.p_synthetic
 
 
 def summarise(trials: list[dict]) -> list[dict]:
@@ -127,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--domains", nargs="+", default=["chitchat", "heldout-humans"])
     ap.add_argument("--pool", type=int, default=4000, help="Most records scored per human pool.")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "share" / "results" / "domain_shift.json")
+    ap.add_argument("--cascade-mode", choices=["cascade", "full"], default=None,
+                    help="Estimate with a cascade trained here without --machine-sources (see above).")
     args = ap.parse_args(argv)
 
     started = time.time()
@@ -137,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     machine = heldout.filter(pl.col("label") == 1)
     if args.machine_sources:
         machine = machine.filter(pl.col("source").is_in(args.machine_sources))
+    if args.cascade_mode:
+        model = CascadeScorer(model, args.cascade_mode, exclude=args.machine_sources or [])
+        base = model.share_calibration_
+        machine = cap(machine, args.pool, 3)
     p_machine = probabilities(model, machine.get_column("text").to_list())
     g_machine = machine.get_column("group").to_numpy()
     print(f"{model.model_id_}: machine pool {machine.height} ({sorted(set(machine['source'].to_list()))}), "
