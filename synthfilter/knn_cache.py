@@ -682,9 +682,9 @@ def extend_graph(x: np.ndarray, state: KnnState, index: faiss.Index, where: np.n
     repaired = int(np.count_nonzero(broken))
     if repaired:
         queries = old_rows[broken]
-        if isinstance(index, faiss.IndexFlat):  # exact: one BLAS search among the old rows (a filtered flat
-            s_re, r_re = exact_neighbours(x[queries], x[old_rows], k, query_ids=queries,  # search is slow)
-                                          vector_ids=old_rows)
+        if isinstance(index, faiss.IndexFlat):
+            # Exact index: one BLAS search among the kept rows (FAISS's filtered flat search is far slower).
+            s_re, r_re = exact_neighbours(x[queries], x[old_rows], k, query_ids=queries, vector_ids=old_rows)
         else:
             s_re, i_re = search_index(index, x[queries], k, query_ids=live_ids[broken], skip_ids=gone)
             r_re = np.where(i_re >= 0, where[np.maximum(i_re, 0)], -1)
