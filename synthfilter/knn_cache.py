@@ -65,6 +65,7 @@ from synthfilter.knn_index import (
     TRAIN_PER_CELL,
     add_on_one_thread,
     exact_neighbours,
+    exact_top_sims,
     knn_distance,
     merge_neighbours,
     rarity_from_distances,
@@ -593,11 +594,17 @@ def _candidates_into(old_sims: np.ndarray, old_ids: np.ndarray, rows: np.ndarray
 
 
 def _recalls(x: np.ndarray, sims: np.ndarray, samples: list[np.ndarray], k: int) -> list[float]:
-    """Recall@k of the lists of each sample of rows against exact self-excluded search over ``x`` (one search)."""
+    """Recall@k of the lists of each sample of rows against exact self-excluded search over ``x`` (one search).
+
+    A list's ``k``-th similarity is a real row's, so it bounds the exact ``k``-th from below
+    (:func:`~synthfilter.knn_index.exact_top_sims`).
+    """
     rows = np.concatenate(samples)
     if rows.size == 0:
         return [1.0 for _ in samples]
-    exact, _ = exact_neighbours(x[rows], x, k, query_ids=rows)
+    kk = min(k, x.shape[0] - 1)
+    exact = exact_top_sims(x[rows], x, sims[rows, kk - 1] if kk > 0 else np.full(rows.size, -np.inf), kk,
+                           query_ids=rows)
     out, start = [], 0
     for sample in samples:
         part = slice(start, start + sample.size)

@@ -11,6 +11,7 @@ from synthfilter.knn_index import (
     build_index,
     choose_nprobe,
     exact_neighbours,
+    exact_top_sims,
     fill_ivf,
     merge_ivf,
     merge_neighbours,
@@ -180,3 +181,26 @@ def test_thread_budget_is_asked_before_every_block_and_restored():
     assert faiss.omp_get_max_threads() == before
     for a, b in zip(plain, budgeted):
         np.testing.assert_array_equal(a, b)
+
+
+def test_exact_top_sims_with_a_floor_from_an_approximate_list_equal_the_exact_search(clustered):
+    """Floors from lists that miss many neighbours (searched among a third of the rows) still give the exact top-k."""
+    x = clustered
+    rows = np.arange(0, x.shape[0], 7)
+    third = np.setdiff1d(np.arange(1, x.shape[0], 3), rows)  # without the queries: self-excluded floors
+    approx, _ = exact_neighbours(x[rows], x[third], 10)
+    exact, _ = exact_neighbours(x[rows], x, 10, query_ids=rows)
+    assert recall_at_k(approx, exact) < 0.6  # loose floors
+    got = exact_top_sims(x[rows], x, approx[:, -1], 10, query_ids=rows)
+    np.testing.assert_allclose(got, exact, atol=1e-5)
+    # No bound (-inf) ranks whole rows; without query_ids the query itself is its own first neighbour.
+    got = exact_top_sims(x[:300], x, np.full(300, -np.inf), 4)
+    np.testing.assert_allclose(got, exact_neighbours(x[:300], x, 4)[0], atol=1e-5)
+    assert np.allclose(got[:, 0], 1.0, atol=1e-5)
+
+
+def test_exact_top_sims_pads_rows_with_fewer_than_k_vectors():
+    x = normalise_vectors(np.random.default_rng(1).standard_normal((4, 8)).astype(np.float32))
+    got = exact_top_sims(x, x, np.full(4, -np.inf), 5, query_ids=np.arange(4))
+    assert np.isneginf(got[:, 3:]).all() and np.isfinite(got[:, :3]).all()
+    np.testing.assert_allclose(got[:, :3], exact_neighbours(x, x, 3, query_ids=np.arange(4))[0], atol=1e-6)

@@ -79,17 +79,26 @@ def candidate_pairs(band_keys: np.ndarray, active: np.ndarray) -> tuple[np.ndarr
     idx = np.flatnonzero(active)
     rows_out: list[np.ndarray] = []
     cols_out: list[np.ndarray] = []
-    for b in range(band_keys.shape[1]):
-        keys = band_keys[idx, b]
-        order = np.argsort(keys, kind="stable")
+    for band in range(band_keys.shape[1]):
+        keys = band_keys[idx, band]
+        order = np.argsort(keys)
         sorted_keys = keys[order]
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
         sizes = np.diff(np.r_[starts, sorted_keys.size])
-        for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
-            members = np.sort(idx[order[start:start + size]])
-            i, j = np.triu_indices(size, 1)
-            rows_out.append(members[j])
-            cols_out.append(members[i])
+        shared = sizes > 1
+        if not shared.any():
+            continue
+        # Every pair within each group of equal keys, without a loop over the groups: the member at
+        # offset o of a group of s pairs with the s - 1 - o members after it.
+        sizes, starts = sizes[shared], starts[shared]
+        offsets = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        position = np.repeat(starts, sizes) + offsets
+        later = np.repeat(sizes, sizes) - 1 - offsets
+        first = np.repeat(position, later)
+        second = first + 1 + np.arange(first.size) - np.repeat(np.cumsum(later) - later, later)
+        one, other = idx[order[first]], idx[order[second]]
+        rows_out.append(np.maximum(one, other))
+        cols_out.append(np.minimum(one, other))
     if not rows_out:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     rows, cols = np.concatenate(rows_out), np.concatenate(cols_out)

@@ -45,6 +45,19 @@ def test_candidate_pairs_are_each_pair_once_ordered():
     assert list(zip(r.tolist(), c.tolist())) == [(3, 0)]
 
 
+def test_candidate_pairs_equal_every_pair_sharing_a_band_key():
+    """Groups of many sizes, inactive rows, several bands: the set of pairs a double loop finds."""
+    rng = np.random.default_rng(3)
+    n, bands = 400, 5
+    keys = rng.integers(0, 60, size=(n, bands)).astype(np.uint64)  # groups of 1 to ~15 per band
+    active = rng.random(n) > 0.2
+    expected = sorted({(max(i, j), min(i, j)) for band in range(bands) for i in range(n) for j in range(i)
+                       if active[i] and active[j] and keys[i, band] == keys[j, band]})
+    r, c = textdup.candidate_pairs(keys, active)
+    assert list(zip(r.tolist(), c.tolist())) == expected
+    assert r.dtype == c.dtype == np.int64
+
+
 def test_norm_keys_equal_for_equal_normal_forms():
     k = textdup.norm_keys(["Hello,  World!", "hello world", "hello there"])
     assert (k[0] == k[1]).all() and not (k[0] == k[2]).all()
