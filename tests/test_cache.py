@@ -76,6 +76,23 @@ def test_store_round_trips_and_ignores_bad_entries(tmp_path):
         store.store(keys[:1], np.zeros((1, 4)))
 
 
+def test_lookup_reads_the_same_rows_key_by_key_and_by_scanning_the_table(tmp_path):
+    """A few keys of a large store are looked up one by one, most of them by one pass: same rows, same misses."""
+    store = ArrayStore(tmp_path / "s.sqlite", width=2)
+    keys = [text_key(str(i)) for i in range(300)]
+    store.store(keys, np.arange(600, dtype=np.float32).reshape(300, 2))
+    store.store([keys[7]], np.full((1, 2), np.inf, dtype=np.float32))  # a non-finite row is left out
+    absent = [text_key("absent")]
+    few = keys[:10] + absent  # 300 rows > 2 x 11 keys: key by key
+    most = keys[:250] + absent  # 300 rows <= 2 x 251 keys: one pass
+    for asked in (few, most):
+        found = store.lookup(asked)
+        assert set(found) == set(asked[:-1]) - {keys[7]}
+        for key in found:
+            i = keys.index(key)
+            np.testing.assert_array_equal(found[key], [2 * i, 2 * i + 1])
+
+
 def test_a_wrong_length_vector_in_the_embedding_cache_is_recomputed(tmp_path):
     """Item: a cache holding a wrong-length vector crashed every later run until deleted by hand."""
     base = get_encoder("static", cache=False)
