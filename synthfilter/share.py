@@ -48,6 +48,8 @@ from synthfilter.errors import ConfigError
 
 _EPS = 1e-6
 
+#: Resampling indices drawn per chunk of the bootstrap (4 MB of int32).
+BOOTSTRAP_CHUNK = 1_000_000
 #: The share correction's human side comes from the detector's calibration split.
 CALIBRATION_SPLIT = "calibration-split"
 #: The share correction's human side comes from the user's gold human records.
@@ -347,29 +349,39 @@ def _bootstrap_means(
         _, inverse = np.unique(groups, return_inverse=True)
         sums = np.bincount(inverse, weights=values)
         counts = np.bincount(inverse).astype(np.float64)
-        picks = rng.integers(0, sums.size, size=(n_bootstrap, sums.size), dtype=_index_dtype(sums.size))
-        return sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
-    out = np.empty(n_bootstrap)
-    # Chunked so that a 1M-record corpus does not allocate n_bootstrap x n at once. The draws stay on
-    # this thread, in order (the stream is the seed's); the means of one chunk are taken on a second
-    # thread while the next chunk is drawn (both release the GIL), at most two chunks in flight.
-    chunk = max(1, int(2e7 // max(values.size, 1)))
-    dtype = _index_dtype(values.size)
+        size = sums.size
 
-    def means(idx: np.ndarray, start: int) -> None:
-        out[start:start + idx.shape[0]] = values[idx].mean(axis=1)
+        def statistic(idx: np.ndarray) -> np.ndarray:
+            return sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+    else:
+        size = values.size
+
+        def statistic(idx: np.ndarray) -> np.ndarray:
+            return values[idx].mean(axis=1)
+
+    out = np.empty(n_bootstrap)
+    # Chunks of about BOOTSTRAP_CHUNK draws: small enough that the allocator reuses their memory
+    # (larger ones are mapped and unmapped each time, and the page faults cost as much as the draws).
+    # The draws stay on this thread, in order (numpy's stream does not depend on the chunking, so
+    # neither do the resamples); the statistic of one chunk is taken on a second thread while the
+    # next chunk is drawn (both release the GIL), at most two chunks in flight.
+    chunk = max(1, BOOTSTRAP_CHUNK // max(size, 1))
+    dtype = _index_dtype(size)
+
+    def fill(idx: np.ndarray, start: int) -> None:
+        out[start:start + idx.shape[0]] = statistic(idx)
 
     if n_bootstrap <= chunk:  # one chunk: nothing to overlap
-        means(rng.integers(0, values.size, size=(n_bootstrap, values.size), dtype=dtype), 0)
+        fill(rng.integers(0, size, size=(n_bootstrap, size), dtype=dtype), 0)
         return out
     pending: list[Future] = []
     with ThreadPoolExecutor(1) as pool:
         for start in range(0, n_bootstrap, chunk):
             stop = min(n_bootstrap, start + chunk)
-            idx = rng.integers(0, values.size, size=(stop - start, values.size), dtype=dtype)
+            idx = rng.integers(0, size, size=(stop - start, size), dtype=dtype)
             if len(pending) == 2:
                 pending.pop(0).result()
-            pending.append(pool.submit(means, idx, start))
+            pending.append(pool.submit(fill, idx, start))
         for job in pending:
             job.result()
     return out
