@@ -109,27 +109,11 @@ class TailGlobalStage:
         """Tail columns for every record, in order."""
         cols = records.columns
         sharded = getattr(records, "sharded", False)
-        if sharded:  # the records are spread over workers: the same k-NN, shard by shard
-            from synthfilter.stages.sharded import sharded_knn_tails
-
-            knn = sharded_knn_tails(records, ctx.reference, k=self.k, dup_threshold=self.dup_threshold,
-                                    text_dup_threshold=self.text_dup_threshold, index=self.index, seed=ctx.seed,
-                                    nlist=self.nlist, nprobe=self.nprobe)
-        else:
-            reference = _reference_embeddings(ctx)
-            knn = self._take_pending(cols["embedding"], reference, ctx.seed)
-            if knn is None:
-                knn = self._knn(cols["embedding"], reference, ctx.seed)
-        ctx.info["tails"] = knn.info
-        n = knn.rarity.size
-        rows, targets = [], []
-        labels = knn.embedding_clusters
-        _, first = np.unique(labels, return_index=True)
-        rows.append(np.arange(n, dtype=np.int64))
-        targets.append(first[np.searchsorted(np.unique(labels), labels)].astype(np.int64))
+        # The text edges first: they need no k-NN, so here they are found while a k-NN started by
+        # prefetch() finishes.
+        n = cols["norm_key"].shape[0]
         r, c = textdup.exact_pairs(cols["norm_key"])
-        rows.append(r)
-        targets.append(c)
+        rows, targets = [r], [c]
         if self.text_dup_threshold is not None and n > 1:
             blank = np.all(cols["norm_key"] == textdup.BLANK_KEY, axis=1)
             first_of_form = np.zeros(n, dtype=bool)
@@ -144,6 +128,22 @@ class TailGlobalStage:
                 ok = records.check_pairs(cand_r, cand_c, textdup.ShingleJaccard(self.text_dup_threshold))
                 rows.append(cand_r[ok])
                 targets.append(cand_c[ok])
+        if sharded:  # the records are spread over workers: the same k-NN, shard by shard
+            from synthfilter.stages.sharded import sharded_knn_tails
+
+            knn = sharded_knn_tails(records, ctx.reference, k=self.k, dup_threshold=self.dup_threshold,
+                                    text_dup_threshold=self.text_dup_threshold, index=self.index, seed=ctx.seed,
+                                    nlist=self.nlist, nprobe=self.nprobe)
+        else:
+            reference = _reference_embeddings(ctx)
+            knn = self._take_pending(cols["embedding"], reference, ctx.seed)
+            if knn is None:
+                knn = self._knn(cols["embedding"], reference, ctx.seed)
+        ctx.info["tails"] = knn.info
+        labels = knn.embedding_clusters
+        _, first = np.unique(labels, return_index=True)
+        rows.insert(0, np.arange(n, dtype=np.int64))
+        targets.insert(0, first[np.searchsorted(np.unique(labels), labels)].astype(np.int64))
         clusters = components(n, np.concatenate(rows), np.concatenate(targets))
         first_seen = np.zeros(n, dtype=bool)
         first_seen[np.unique(clusters, return_index=True)[1]] = True
