@@ -186,7 +186,7 @@ def rebuild_sharded(
     groups = None if group_column is None else cands.get_column(group_column).cast(pl.String).to_list()
     scorer = _load_scorer(model, trusted)
     gold_all = _gold_frame(gold or [], gold_names, read) if gold else None
-    share_correction: dict[str, Any] | None = None
+    correction_info: dict[str, Any] | None = None
     if calibration is None and scorer is not None:
         calibration = scorer.share_calibration_
         correction = share_correction if gold_correction or share_correction != "auto" else "calibration-split"
@@ -194,7 +194,7 @@ def rebuild_sharded(
             from synthfilter.stages.share import gold_calibration
 
             calibration, note = gold_calibration(scorer, gold_all.get_column("text").to_list(), correction=correction)
-            share_correction = {"correction": calibration.correction, "n_gold": calibration.n_gold,
+            correction_info = {"correction": calibration.correction, "n_gold": calibration.n_gold,
                                 **({"note": note} if note else {})}
     tails_info: dict[str, Any] = {"computed": "from-scores"}
     cand_sel = cands.select([c for c in SELECTION_COLUMNS if c in cands.columns])
@@ -257,8 +257,8 @@ def rebuild_sharded(
                              out)
         if gold_all is not None:
             manifest["tails"] = tails_info
-        if share_correction is not None:
-            manifest["share_correction"] = share_correction
+        if correction_info is not None:
+            manifest["share_correction"] = correction_info
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
         replace_folder(tmp, out)
     except BaseException:
@@ -266,7 +266,7 @@ def rebuild_sharded(
         raise
     info = {"model": getattr(scorer, "model_id_", None), "engine": "ray", "engine_info": engine.describe(),
             "tails": tails_info, "timings_s": {name: round(v, 3) for name, v in timings.items()},
-            **({"share_correction": share_correction} if share_correction is not None else {})}
+            **({"share_correction": correction_info} if correction_info is not None else {})}
     return RebuildResult(training=pl.DataFrame(), decisions=decisions, selection=selection, policy=policy,
                          info=info)
 
