@@ -248,11 +248,13 @@ def score_with_report(
     messages. ``detector`` (``"fast"``, ``"cascade"`` or ``"full"``) chooses
     how the origin stage scores (see :mod:`synthfilter.cascade`); ``cascade``
     is the :class:`~synthfilter.cascade.CascadeDetector` or its folder for the
-    two LM modes (the shipped one by default). ``share_correction`` chooses the share estimate's
-    correction: ``"auto"`` (gold-human with a reference of at least 20 records, else the
-    calibration split's), ``"calibration-split"``, ``"gold-human"`` or ``"gold-mixture"`` (see
-    :mod:`synthfilter.share`; the gold ones need such a reference). With ``engine="ray"`` the table also has a ``shard`` column
-    (the input shard of each record). With ``reuse`` (the CLI's default), a
+    two LM modes (the shipped one by default). ``share_correction``
+    chooses the share estimate's correction: ``"auto"`` (gold-human with a
+    reference of at least 20 records, else the calibration split's),
+    ``"calibration-split"``, ``"gold-human"`` or ``"gold-mixture"`` (see
+    :mod:`synthfilter.share`; the gold ones need such a reference). With
+    ``engine="ray"`` the table also has a ``shard`` column (the input shard
+    of each record). With ``reuse`` (the CLI's default), a
     local run whose every input, id and option equals an earlier run's takes
     that run's score columns from :class:`~synthfilter.runcache.RunCache`
     instead of computing them (``info["reused_run"]`` then names it), and a

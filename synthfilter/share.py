@@ -402,7 +402,7 @@ def mixture_share(
     the estimate, with the larger of the distances from the estimate to the
     resamples' 2.5 % and 97.5 % quantiles (clipped to [0, 1]). On held-out
     mixes this kept the coverage of pure-human mixes that the percentile
-    interval missed, at 10-40 % more width.
+    interval missed, at up to half again its width.
 
     The estimate assumes *irreducibility*: machine text has (almost) no
     mass in the most human-looking region. Where it has some, the estimate
@@ -471,8 +471,8 @@ def mixture_share(
     boots, _ = _best_bin(_bootstrap_counts(corpus, n_bootstrap, rng), _bootstrap_counts(gold, n_bootstrap, rng), slack)
     # The resamples choose their own threshold, so they carry the choice's upward pull a second time and
     # their distribution is skewed away from the point; a percentile interval then misses small shares
-    # (it excluded 0 in most pure-human mixes), a reversed one misses where the point reads low. The
-    # interval takes the larger of the two bootstrap half-widths on both sides of the point.
+    # (it excluded 0 in about half the pure-human benchmark mixes), a reversed one misses where the point
+    # reads low. The interval takes the larger of the two bootstrap half-widths on both sides of the point.
     q_low, q_high = np.quantile(boots, [0.025, 0.975])
     half = max(point[0] - q_low, q_high - point[0], 0.0)
     low, high = max(point[0] - half, 0.0), min(point[0] + half, 1.0)

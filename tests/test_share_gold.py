@@ -159,7 +159,8 @@ def test_share_correction_chooses_the_correction_and_a_gold_one_needs_gold(chitc
     with pytest.raises(ConfigError, match="needs gold"):
         score_with_report(corpus, encoder="static", stages=["origin"], share_correction="gold-mixture")
     with pytest.raises(ConfigError, match=f"at least {MIN_GOLD}"):
-        score_with_report(corpus, encoder="static", stages=["origin"], reference=gold.head(5), share_correction="gold-human")
+        score_with_report(corpus, encoder="static", stages=["origin"], reference=gold.head(5),
+                          share_correction="gold-human")
     with pytest.raises(ConfigError, match="must be one of"):
         score_with_report(corpus, encoder="static", stages=["origin"], share_correction="gold")
 
@@ -191,8 +192,8 @@ def test_cli_share_correction(chitchat_mix, tmp_path):
     result = run_cli("score", tmp_path / "corpus.parquet", "--encoder", "static", "--share-correction", "gold-mixture",
                      "-o", out)
     assert result.exit_code != 0 and "needs gold human records" in result.output and not out.exists()
-    result = run_cli("score", tmp_path / "corpus.parquet", "--encoder", "static", "--reference", tmp_path / "gold.parquet",
-                     "--share-correction", "gold-mixture", "--keep", "text", "-o", out)
+    result = run_cli("score", tmp_path / "corpus.parquet", "--encoder", "static", "--reference",
+                     tmp_path / "gold.parquet", "--share-correction", "gold-mixture", "--keep", "text", "-o", out)
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "corpus.scores.manifest.json").read_text())
     assert manifest["origin"]["synthetic_share"]["correction"] == "gold-mixture"

@@ -72,7 +72,8 @@ def test_documents_widen_the_interval_and_steady_the_threshold_for_alike_paragra
     corpus, truth = documents(200, 20, 0.3)
     gold, _ = documents(100, 10, 0.0)
     plain = mixture_share(corpus, gold)
-    grouped = mixture_share(corpus, gold, groups=np.repeat(np.arange(200), 20), gold_groups=np.repeat(np.arange(100), 10))
+    grouped = mixture_share(corpus, gold, groups=np.repeat(np.arange(200), 20),
+                            gold_groups=np.repeat(np.arange(100), 10))
     assert grouped.n_documents == 200 and plain.n_documents is None
     assert (grouped.high - grouped.low) > 1.25 * (plain.high - plain.low)
     assert grouped.low <= truth <= grouped.high
