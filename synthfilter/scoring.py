@@ -173,8 +173,8 @@ def _plan(stages: Sequence[str], options: dict[str, Any], enc: Encoder | str, ba
             origin = OriginRecordStage(options["model"], options["trusted"], corpus_encoder_id=enc_id,
                                        show_progress=show_progress, detector=detector, cascade=cascade)
             record.append(origin)
-            global_.append((name, ShareStage(options["model"], options["trusted"], detector=detector, cascade=cascade),
-                            origin.columns))
+            global_.append((name, ShareStage(options["model"], options["trusted"], detector=detector, cascade=cascade,
+                                             correction=options.get("share_correction", "auto")), origin.columns))
         elif name == "tails" and _STAGES[name] is TailStage:
             record.append(SketchStage(options["text_dup_threshold"]))
             stage = TailGlobalStage(k=options["k"], dup_threshold=options["dup_threshold"],
@@ -240,6 +240,7 @@ def score_with_report(
     reuse: bool = False,
     detector: str = "fast",
     cascade: Any = None,
+    share_correction: str = "auto",
 ) -> ScoreResult:
     """Score records and return the table with the run's information.
 
@@ -247,8 +248,13 @@ def score_with_report(
     messages. ``detector`` (``"fast"``, ``"cascade"`` or ``"full"``) chooses
     how the origin stage scores (see :mod:`synthfilter.cascade`); ``cascade``
     is the :class:`~synthfilter.cascade.CascadeDetector` or its folder for the
-    two LM modes (the shipped one by default). With ``engine="ray"`` the table also has a ``shard`` column
-    (the input shard of each record). With ``reuse`` (the CLI's default), a
+    two LM modes (the shipped one by default). ``share_correction``
+    chooses the share estimate's correction: ``"auto"`` (gold-human with a
+    reference of at least 20 records, else the calibration split's),
+    ``"calibration-split"``, ``"gold-human"`` or ``"gold-mixture"`` (see
+    :mod:`synthfilter.share`; the gold ones need such a reference). With
+    ``engine="ray"`` the table also has a ``shard`` column (the input shard
+    of each record). With ``reuse`` (the CLI's default), a
     local run whose every input, id and option equals an earlier run's takes
     that run's score columns from :class:`~synthfilter.runcache.RunCache`
     instead of computing them (``info["reused_run"]`` then names it), and a
@@ -281,11 +287,17 @@ def score_with_report(
         ref_source = (None if reference is None else
                       ShardSource.of(reference, text_column=reference_text_column, max_text_chars=max_text_chars,
                                      source="reference"))
+    from synthfilter.stages.share import check_share_correction
+
+    if "origin" in stages:  # a gold correction without enough gold is refused before any work
+        n_ref = None if ref_source is None else ref_source.height if engine == "local" else -1
+        check_share_correction(share_correction, n_ref)
     if detector != "fast":
         model, cascade = _cascade_for(detector, cascade, model, trusted, engine)
     enc = get_encoder(encoder) if isinstance(encoder, (str, Path)) else encoder
     options = {"k": k, "dup_threshold": dup_threshold, "text_dup_threshold": text_dup_threshold, "index": index,
-               "model": model, "trusted": trusted, "detector": detector, "cascade": cascade}
+               "model": model, "trusted": trusted, "detector": detector, "cascade": cascade,
+               "share_correction": share_correction}
     record_stages, global_stages, legacy = _plan(stages, options, enc, batch_size, show_progress, engine)
 
     base_columns = ["id", *[c for c in keep if c != "id"]]
@@ -391,6 +403,8 @@ def _run_key(corpus: pl.DataFrame, groups: list[str] | None, reference: pl.DataF
     if options.get("detector", "fast") != "fast" and "origin" in stages:
         # The fast mode's key is unchanged; the LM modes add the cascade's id, its LM and the mode.
         settings["detector"] = options["cascade"].describe(options["detector"])
+    if options.get("share_correction", "auto") != "auto" and "origin" in stages:
+        settings["share_correction"] = options["share_correction"]  # the default's key is unchanged
     return run_key(corpus.get_column("text").to_list(), settings, groups=groups,
                    reference=None if reference is None else reference.get_column("text").to_list())
 

@@ -142,3 +142,66 @@ def test_cli_manifests_name_the_correction_and_the_gold_size(chitchat_mix, tmp_p
     manifest = json.loads(next(tmp_path.glob("train*manifest.json")).read_text())
     assert manifest["synthetic_share"]["candidates"]["correction"] == GOLD_HUMAN
     assert manifest["synthetic_share"]["candidates"]["n_gold"] == 120
+
+
+def test_share_correction_chooses_the_correction_and_a_gold_one_needs_gold(chitchat_mix):
+    from synthfilter.scoring import score_with_report
+
+    corpus, gold = chitchat_mix
+    corpus = corpus.sample(400, seed=4)
+    shares = {c: score_with_report(corpus, encoder="static", stages=["origin"], reference=gold,
+                                   share_correction=c).info["origin"]["synthetic_share"]
+              for c in ("auto", "calibration-split", "gold-mixture")}
+    assert shares["auto"]["correction"] == GOLD_HUMAN and shares["calibration-split"]["correction"] == CALIBRATION_SPLIT
+    mixture = shares["gold-mixture"]
+    assert mixture["correction"] == "gold-mixture" and mixture["n_gold"] == gold.height and mixture["method"] == "bbe"
+    assert 0 <= mixture["low"] <= mixture["share"] <= mixture["high"] <= 1 and "threshold" in mixture
+    with pytest.raises(ConfigError, match="needs gold"):
+        score_with_report(corpus, encoder="static", stages=["origin"], share_correction="gold-mixture")
+    with pytest.raises(ConfigError, match=f"at least {MIN_GOLD}"):
+        score_with_report(corpus, encoder="static", stages=["origin"], reference=gold.head(5),
+                          share_correction="gold-human")
+    with pytest.raises(ConfigError, match="must be one of"):
+        score_with_report(corpus, encoder="static", stages=["origin"], share_correction="gold")
+
+
+def test_a_reused_run_does_not_answer_for_another_share_correction(chitchat_mix, tmp_path, monkeypatch):
+    from synthfilter.scoring import score_with_report
+
+    monkeypatch.setenv("SYNTHFILTER_CACHE", str(tmp_path / "cache"))
+    corpus, gold = chitchat_mix
+    corpus = corpus.head(150)
+    first = score_with_report(corpus, encoder="static", stages=["origin"], reference=gold, reuse=True)
+    again = score_with_report(corpus, encoder="static", stages=["origin"], reference=gold, reuse=True)
+    other = score_with_report(corpus, encoder="static", stages=["origin"], reference=gold, reuse=True,
+                              share_correction="gold-mixture")
+    assert "reused_run" in again.info and "reused_run" not in other.info
+    assert first.info["origin"]["synthetic_share"]["correction"] == GOLD_HUMAN
+    assert other.info["origin"]["synthetic_share"]["correction"] == "gold-mixture"
+
+
+def test_cli_share_correction(chitchat_mix, tmp_path):
+    import json
+
+    from tests.conftest import run_cli
+
+    corpus, gold = chitchat_mix
+    corpus.head(300).write_parquet(tmp_path / "corpus.parquet")
+    gold.head(120).write_parquet(tmp_path / "gold.parquet")
+    out = tmp_path / "corpus.scores.parquet"
+    result = run_cli("score", tmp_path / "corpus.parquet", "--encoder", "static", "--share-correction", "gold-mixture",
+                     "-o", out)
+    assert result.exit_code != 0 and "needs gold human records" in result.output and not out.exists()
+    result = run_cli("score", tmp_path / "corpus.parquet", "--encoder", "static", "--reference",
+                     tmp_path / "gold.parquet", "--share-correction", "gold-mixture", "--keep", "text", "-o", out)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "corpus.scores.manifest.json").read_text())
+    assert manifest["origin"]["synthetic_share"]["correction"] == "gold-mixture"
+    assert manifest["parameters"]["share_correction"] == "gold-mixture"
+    result = run_cli("rebuild", out, "--gold", tmp_path / "gold.parquet", "--encoder", "static", "--share-correction",
+                     "gold-mixture", "--max-synthetic", "0.5", "-o", tmp_path / "train.parquet")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(next(tmp_path.glob("train*manifest.json")).read_text())
+    assert manifest["synthetic_share"]["candidates"]["correction"] == "gold-mixture"
+    result = run_cli("rebuild", out, "--encoder", "static", "--share-correction", "gold-human", "--dry-run")
+    assert result.exit_code != 0 and "needs gold human records" in result.output

@@ -16,12 +16,14 @@ each) are drawn from
   ``--machine-sources gemma`` and a model built without Gemma, the machine
   side is a generator the model never saw.
 
-Each mix is estimated three ways: the calibration split's correction (what
-``score`` does without ``--reference``), and the gold-human correction with
-a gold sample drawn from the *other* half of the domain's conversations
-(documents), bootstrapped by document (``gold-human``) and by record
-(``gold-human-records``, what ``score --reference`` does: the reference has no
-document column). The corpus bootstrap resamples documents (conversations,
+Each mix is estimated five ways: the calibration split's correction (what
+``score`` does without ``--reference``), the gold-human correction and the
+gold-mixture correction (``ShareCalibration.with_gold_mixture``: the share as
+a mixture proportion against the gold, no machine side) with a gold sample
+drawn from the *other* half of the domain's conversations (documents), each
+bootstrapped by document (``gold-human``, ``gold-mixture``) and by record
+(``gold-human-records``, ``gold-mixture-records``, what ``score --reference``
+does: the reference has no document column). The corpus bootstrap resamples documents (conversations,
 held-out documents; ``score --group-column``) or records (``score`` without
 one): both are run (``corpus_bootstrap``). The JSON holds every trial and,
 per (domain, share, method, gold size, corpus bootstrap), the mean absolute
@@ -40,7 +42,7 @@ cascade's. The LM features of texts not yet cached cost ~0.7 s each, so use
 small pools (``--pool``, ``--size``).
 
     PYTHONPATH=. python benchmarks/share/bench_domain_shift.py --model ~/.cache/synthfilter/bench/origin-no-gemma \
-        --machine-sources gemma --cascade-mode full --domains chitchat --size 200 --pool 300 \
+        --machine-sources gemma --cascade-mode full --domains chitchat --size 200 --pool 240 \
         --gold-sizes 100 --out benchmarks/share/results/domain_shift_logo_gemma_full.json
 """
 
@@ -114,7 +116,7 @@ class CascadeScorer:
 
 
 def summarise(trials: list[dict]) -> list[dict]:
-    frame = pl.DataFrame(trials)
+    frame = pl.DataFrame(trials, infer_schema_length=None)
     out = (
         frame.with_columns(
             err=(pl.col("estimate") - pl.col("true_share")),
@@ -134,7 +136,7 @@ def summarise(trials: list[dict]) -> list[dict]:
 
 
 def overall(trials: list[dict]) -> list[dict]:
-    frame = pl.DataFrame(trials).with_columns(
+    frame = pl.DataFrame(trials, infer_schema_length=None).with_columns(
         err=(pl.col("estimate") - pl.col("true_share")).abs(),
         covered=(pl.col("low") <= pl.col("true_share")) & (pl.col("true_share") <= pl.col("high")),
     )
@@ -232,13 +234,17 @@ def main(argv: list[str] | None = None) -> int:
                     row = {"domain": domain, "corpus_bootstrap": boot, "true_share": true, "seed": seed}
                     est = estimate_share(p, base, groups=corpus_groups, seed=seed)
                     trials.append({**row, "method": "calibration-split", "gold_size": 0, "estimate": est.share,
-                                   "low": est.low, "high": est.high, "naive_mean": est.naive_mean})
+                                   "low": est.low, "high": est.high, "naive_mean": est.naive_mean, "threshold": None})
                     for ig in golds:
-                        for method, g_gold in (("gold-human", pool["g_gold"][ig]), ("gold-human-records", None)):
-                            cal = base.with_gold_human(pool["p_gold"][ig], groups=g_gold)
+                        for method, g_gold in (("gold-human", pool["g_gold"][ig]), ("gold-human-records", None),
+                                               ("gold-mixture", pool["g_gold"][ig]), ("gold-mixture-records", None)):
+                            with_gold = base.with_gold_mixture if method.startswith("gold-mixture") else \
+                                base.with_gold_human
+                            cal = with_gold(pool["p_gold"][ig], groups=g_gold)
                             est = estimate_share(p, cal, groups=corpus_groups, seed=seed)
                             trials.append({**row, "method": method, "gold_size": int(ig.size), "estimate": est.share,
-                                           "low": est.low, "high": est.high, "naive_mean": est.naive_mean})
+                                           "low": est.low, "high": est.high, "naive_mean": est.naive_mean,
+                                           "threshold": est.threshold})
     result = {
         "benchmark": "share estimate under a human-domain shift (benchmarks/share/bench_domain_shift.py)",
         "command": "python benchmarks/share/bench_domain_shift.py " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -136,6 +136,20 @@ def model_options(f: Callable) -> Callable:
     return f
 
 
+def share_correction_option(gold_flag: str) -> Callable[[Callable], Callable]:
+    """``--share-correction``; ``gold_flag`` names the command's gold option (``--reference``, ``--gold``)."""
+    return click.option(
+        "--share-correction", type=click.Choice(["auto", "calibration-split", "gold-human", "gold-mixture"]),
+        default="auto", show_default=True,
+        help=f"How the synthetic-share estimate is corrected. calibration-split: what human and machine text "
+             f"score, from the detector's held-out data. gold-human: what human text scores from {gold_flag} (human "
+             f"text of the corpus's domain), machine text from the held-out data; reads low for a generator the "
+             f"detector never saw. gold-mixture: the share as a mixture proportion against {gold_flag}, no machine "
+             f"side; assumes machine text is rare among the most human-looking scores (reads low where it is not) "
+             f"and reads high by a few points at low shares with small samples. auto: gold-human with {gold_flag} of "
+             f"20 records or more, else calibration-split. The gold ones need {gold_flag} (20 records or more).")
+
+
 def parse_model(value: str) -> Any:
     """Map the ``--model`` string to what :func:`synthfilter.score` takes."""
     return None if value.lower() == "none" else value

@@ -20,6 +20,7 @@ from synthfilter.cli.common import (
     parse_model,
     parse_text_dup_threshold,
     seed_option,
+    share_correction_option,
     text_options,
 )
 from synthfilter.errors import ConfigError, InputError, SchemaError, SynthfilterWarning
@@ -34,6 +35,7 @@ from synthfilter.rebuild import (
     write_rebuild,
 )
 from synthfilter.rebuild.selection import REASON_KEYS
+from synthfilter.stages.share import check_share_correction
 
 
 def _keep_rare(value: str) -> float | None:
@@ -127,7 +129,8 @@ def _rebuild_sharded(candidates: tuple[Path, ...], gold: tuple[Path, ...], outpu
                      policy: RebuildPolicy, *, dry_run: bool, model: str, trusted_model: bool, text_column: str,
                      id_column: str | None, group_column: str | None, max_text_chars: int,
                      ray_address: str | None, quiet: bool, encoder: str | None = None, k: int = 10,
-                     dup_threshold: float = 0.95, text_dup_threshold: str | float | None = 0.8) -> None:
+                     dup_threshold: float = 0.95, text_dup_threshold: str | float | None = 0.8,
+                     share_correction: str = "auto") -> None:
     """``rebuild --engine ray``: one folder of scored shards in, one folder out."""
     from synthfilter.engine import require_ray
     from synthfilter.rebuild.distributed import rebuild_sharded
@@ -138,7 +141,8 @@ def _rebuild_sharded(candidates: tuple[Path, ...], gold: tuple[Path, ...], outpu
     if output is None or dry_run:
         raise click.UsageError("--engine ray needs -o/--output (a folder) and no --dry-run")
     params = {"model": model, "text_column": text_column, "id_column": id_column, "group_column": group_column,
-              "max_text_chars": max_text_chars, "engine": "ray", "ray_address": ray_address}
+              "max_text_chars": max_text_chars, "engine": "ray", "ray_address": ray_address,
+              "share_correction": share_correction}
     gold_frames, scorer = [], None
     if gold:
         # Gold is small and read here, as --engine local reads it; its texts are embedded on the workers.
@@ -166,7 +170,7 @@ def _rebuild_sharded(candidates: tuple[Path, ...], gold: tuple[Path, ...], outpu
         id_column=id_column, group_column=group_column, max_text_chars=max_text_chars, ray_address=ray_address,
         parameters=params, gold=gold_frames or None, gold_names=[str(p) for p in gold],
         encoder=encoder or "minilm", k=k, dup_threshold=dup_threshold,
-        text_dup_threshold=parse_text_dup_threshold(text_dup_threshold),
+        text_dup_threshold=parse_text_dup_threshold(text_dup_threshold), share_correction=share_correction,
     )
     if not quiet:
         kept = int(result.decisions.get_column("kept").sum())
@@ -251,6 +255,7 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
 @click.option("--gold", "gold", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
               help="Trusted human data (repeatable): always kept, never altered, the reference for rarity; "
                    "with 20 records or more, what human text scores in the share correction.")
+@share_correction_option("--gold")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Training set to write (.parquet; with --engine ray a folder of shards); required unless --dry-run.")
 @click.option("--decisions", "decisions_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -289,7 +294,8 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
 @click.option("--dry-run", is_flag=True, help="Print the summary; write nothing.")
 @engine_options
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
-def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], corpora: tuple[Path, ...], output: Path | None,
+def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], share_correction: str, corpora: tuple[Path, ...],
+            output: Path | None,
             decisions_path: Path | None,
             manifest_path: Path | None, max_synthetic: float, min_gold_share: float, target_size: int | None,
             keep_rare: str, rare_max_p: float, max_p: float, group_column: str | None, dedup: bool, seed: int,
@@ -330,8 +336,11 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], corpora: tuple
         max_synthetic=max_synthetic, min_gold_share=min_gold_share, target_size=target_size,
         keep_rare=_keep_rare(keep_rare), rare_max_p=rare_max_p, max_p=max_p, dedup=dedup, seed=seed,
     )
+    if parse_model(model) is not None:  # a gold correction without --gold: say so before any work
+        check_share_correction(share_correction, -1 if gold else None)
     if engine == "ray":
         _rebuild_sharded(candidates, gold, output, policy, dry_run=dry_run, model=model,
+                         share_correction=share_correction,
                          trusted_model=trusted_model, text_column=text_column, id_column=id_column,
                          group_column=group_column, max_text_chars=max_text_chars, ray_address=ray_address,
                          quiet=quiet, encoder=encoder, k=k, dup_threshold=dup_threshold,
@@ -380,14 +389,14 @@ def command(candidates: tuple[Path, ...], gold: tuple[Path, ...], corpora: tuple
         cand_frames, gold_frames or None, policy, model=scorer, encoder=encoder, k=k,
         dup_threshold=dup_threshold, text_dup_threshold=parse_text_dup_threshold(text_dup_threshold),
         group_column=group_column, candidate_names=[str(p) for p in candidates],
-        gold_names=[str(p) for p in gold], show_progress=not quiet,
+        gold_names=[str(p) for p in gold], show_progress=not quiet, share_correction=share_correction,
     )
     written = None
     if not dry_run and outputs is not None:
         params = {"encoder": encoder, "model": model, "k": k, "dup_threshold": dup_threshold,
                   "text_dup_threshold": text_dup_threshold,
                   "text_column": text_column, "id_column": id_column, "group_column": group_column,
-                  "max_text_chars": max_text_chars}
+                  "max_text_chars": max_text_chars, "share_correction": share_correction}
         write_rebuild(
             result, outputs[0], decisions=outputs[1], manifest=outputs[2], candidate_paths=list(candidates),
             gold_paths=list(gold), gold_sha256=gold_sha256, parameters=params,

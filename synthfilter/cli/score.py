@@ -12,6 +12,7 @@ from rich.table import Table
 
 from synthfilter.cli.common import (
     batch_size_option,
+    share_correction_option,
     console,
     default_output,
     duplicate_options,
@@ -34,6 +35,7 @@ from synthfilter.errors import ConfigError, OutputError, SchemaError
 from synthfilter.provenance import build_manifest, describe_inputs, file_sha256
 from synthfilter.scoring import score_with_report
 from synthfilter.shards import MANIFEST_NAME, is_sharded, read_sharded, resolve_shards, write_score_shards
+from synthfilter.stages.share import check_share_correction
 
 
 @click.command("score")
@@ -53,6 +55,7 @@ from synthfilter.shards import MANIFEST_NAME, is_sharded, read_sharded, resolve_
               help="Gold human reference: rarity is measured against it instead of the corpus, and (20 records "
                    "or more) the share correction takes what human text scores from it.")
 @click.option("--reference-text-column", default="text", show_default=True)
+@share_correction_option("--reference")
 @duplicate_options
 @click.option("--index", type=click.Choice(["auto", "flat", "ivf", "hnsw"]), default="auto", show_default=True,
               help="FAISS index: exact, IVF, HNSW, or exact below 50,000 records and HNSW from there "
@@ -75,7 +78,7 @@ from synthfilter.shards import MANIFEST_NAME, is_sharded, read_sharded, resolve_
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
 def command(corpus: Path, output: Path | None, text_column: str, id_column: str | None, keep: tuple[str, ...],
             group_column: str | None, encoder: str, model: str, trusted_model: bool, reference: Path | None,
-            reference_text_column: str,
+            reference_text_column: str, share_correction: str,
             k: int, dup_threshold: float, text_dup_threshold: float, index: str, max_text_chars: int,
             batch_size: int, seed: int, engine: str, ray_address: str | None, recompute: bool,
             detector: str, cascade_model: Path | None, quiet: bool) -> None:
@@ -110,10 +113,12 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
                        reference=reference, reference_text_column=reference_text_column, k=k,
                        dup_threshold=dup_threshold, text_dup_threshold=text_dup_threshold, index=index,
                        max_text_chars=max_text_chars, batch_size=batch_size, seed=seed, ray_address=ray_address,
-                       quiet=quiet)
+                       quiet=quiet, share_correction=share_correction)
         return
     if ray_address is not None:
         raise ConfigError("--ray-address needs --engine ray")
+    if parse_model(model) is not None:  # no reference for a gold correction: say so before any work
+        check_share_correction(share_correction, None if reference is None else -1)
     output = output or default_output(corpus, ".scores.parquet")
     inputs = (resolve_shards(corpus) if is_sharded(corpus) else [corpus]) + ([reference] if reference else [])
     check_output_path(output, inputs)
@@ -156,14 +161,14 @@ def command(corpus: Path, output: Path | None, text_column: str, id_column: str 
         reference=ref_frame, k=k, dup_threshold=dup_threshold,
         text_dup_threshold=parse_text_dup_threshold(text_dup_threshold), index=index, seed=seed,
         batch_size=batch_size, max_text_chars=max_text_chars, show_progress=not quiet, source=str(corpus),
-        reuse=not recompute, detector=detection_mode, cascade=cascade,
+        reuse=not recompute, detector=detection_mode, cascade=cascade, share_correction=share_correction,
     )
     params = {"text_column": text_column, "id_column": id_column, "keep": list(keep),
               "group_column": group_column, "encoder": encoder,
               "model": model, "reference": str(reference) if reference else None, "k": k,
               "dup_threshold": dup_threshold, "text_dup_threshold": text_dup_threshold, "index": index,
               "seed": seed, "max_text_chars": max_text_chars, "detector": detection_mode,
-              "cascade_model": str(cascade_model) if cascade_model else None}
+              "cascade_model": str(cascade_model) if cascade_model else None, "share_correction": share_correction}
     counts = _counts(result.table)
     # The scores and their manifest are one commit: the scores file is renamed last.
     with OutputSet([output, manifest_path]) as staged:
@@ -180,7 +185,7 @@ def _score_sharded(corpus: Path, output: Path | None, *, text_column: str, id_co
                    keep: tuple[str, ...], group_column: str | None, encoder: str, model: str, trusted_model: bool,
                    reference: Path | None, reference_text_column: str, k: int, dup_threshold: float,
                    text_dup_threshold: float, index: str, max_text_chars: int, batch_size: int, seed: int,
-                   ray_address: str | None, quiet: bool) -> None:
+                   ray_address: str | None, quiet: bool, share_correction: str = "auto") -> None:
     """``score --engine ray``: a folder of score shards and one manifest."""
     import json
 
@@ -206,13 +211,14 @@ def _score_sharded(corpus: Path, output: Path | None, *, text_column: str, id_co
         reference_text_column=reference_text_column, k=k, dup_threshold=dup_threshold,
         text_dup_threshold=parse_text_dup_threshold(text_dup_threshold), index=index, seed=seed,
         batch_size=batch_size, max_text_chars=max_text_chars, show_progress=False, source=str(corpus),
-        engine="ray", ray_address=ray_address,
+        engine="ray", ray_address=ray_address, share_correction=share_correction,
     )
     params = {"text_column": text_column, "id_column": id_column, "keep": list(keep),
               "group_column": group_column, "encoder": encoder, "model": model,
               "reference": str(reference) if reference else None, "k": k, "dup_threshold": dup_threshold,
               "text_dup_threshold": text_dup_threshold, "index": index, "seed": seed,
-              "max_text_chars": max_text_chars, "engine": "ray", "ray_address": ray_address}
+              "max_text_chars": max_text_chars, "engine": "ray", "ray_address": ray_address,
+              "share_correction": share_correction}
     table = result.table
     counts = _counts(table)
     names = [f"part-{i:05d}.parquet" for i in range(len(shards))]

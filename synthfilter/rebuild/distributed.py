@@ -103,6 +103,7 @@ def rebuild_sharded(
     text_dup_threshold: float | None = 0.8,
     batch_size: int = 32,
     gold_correction: bool = True,
+    share_correction: str = "auto",
 ) -> RebuildResult:
     """Rebuild a training set from sharded scores on a Ray cluster.
 
@@ -138,6 +139,8 @@ def rebuild_sharded(
     gold_correction : bool, default True
         With gold and no ``calibration``, take the human side of the share
         correction from the gold, as :func:`synthfilter.rebuild.rebuild` does.
+    share_correction : {"auto", "calibration-split", "gold-human", "gold-mixture"}, default "auto"
+        As in :func:`synthfilter.rebuild.rebuild`.
 
     Returns
     -------
@@ -158,6 +161,9 @@ def rebuild_sharded(
         raise OutputError(f"{out}: the output folder holds the input shards; choose another -o")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())):
         raise OutputError(f"{out}: exists and is not a synthfilter training-set folder; choose another -o")
+    from synthfilter.stages.share import check_share_correction
+
+    check_share_correction(share_correction, sum(g.height for g in gold) if gold else None)
     timings: dict[str, float] = {}
     read = {"text_column": text_column, "id_column": id_column, "max_text_chars": max_text_chars}
 
@@ -180,14 +186,15 @@ def rebuild_sharded(
     groups = None if group_column is None else cands.get_column(group_column).cast(pl.String).to_list()
     scorer = _load_scorer(model, trusted)
     gold_all = _gold_frame(gold or [], gold_names, read) if gold else None
-    share_correction: dict[str, Any] | None = None
+    correction_info: dict[str, Any] | None = None
     if calibration is None and scorer is not None:
         calibration = scorer.share_calibration_
-        if gold_all is not None and gold_correction:  # as the local engine: the human side from the gold
+        correction = share_correction if gold_correction or share_correction != "auto" else "calibration-split"
+        if gold_all is not None and correction != "calibration-split":  # as the local engine: from the gold
             from synthfilter.stages.share import gold_calibration
 
-            calibration, note = gold_calibration(scorer, gold_all.get_column("text").to_list())
-            share_correction = {"correction": calibration.correction, "n_gold": calibration.n_gold,
+            calibration, note = gold_calibration(scorer, gold_all.get_column("text").to_list(), correction=correction)
+            correction_info = {"correction": calibration.correction, "n_gold": calibration.n_gold,
                                 **({"note": note} if note else {})}
     tails_info: dict[str, Any] = {"computed": "from-scores"}
     cand_sel = cands.select([c for c in SELECTION_COLUMNS if c in cands.columns])
@@ -250,8 +257,8 @@ def rebuild_sharded(
                              out)
         if gold_all is not None:
             manifest["tails"] = tails_info
-        if share_correction is not None:
-            manifest["share_correction"] = share_correction
+        if correction_info is not None:
+            manifest["share_correction"] = correction_info
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
         replace_folder(tmp, out)
     except BaseException:
@@ -259,7 +266,7 @@ def rebuild_sharded(
         raise
     info = {"model": getattr(scorer, "model_id_", None), "engine": "ray", "engine_info": engine.describe(),
             "tails": tails_info, "timings_s": {name: round(v, 3) for name, v in timings.items()},
-            **({"share_correction": share_correction} if share_correction is not None else {})}
+            **({"share_correction": correction_info} if correction_info is not None else {})}
     return RebuildResult(training=pl.DataFrame(), decisions=decisions, selection=selection, policy=policy,
                          info=info)
 

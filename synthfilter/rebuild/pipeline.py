@@ -162,6 +162,7 @@ def rebuild(
     batch_size: int = 32,
     show_progress: bool = False,
     gold_correction: bool = True,
+    share_correction: str = "auto",
 ) -> RebuildResult:
     """Build a training set that caps the synthetic share and keeps gold and rare records.
 
@@ -211,6 +212,12 @@ def rebuild(
         (:meth:`synthfilter.share.ShareCalibration.with_gold_human`): the
         gold is human text of the candidates' own domain, where the model's
         calibration split may not be. ``False`` keeps the model's.
+    share_correction : {"auto", "calibration-split", "gold-human", "gold-mixture"}, default "auto"
+        The share correction with a model and no ``calibration``: ``"auto"``
+        is what ``gold_correction`` says; ``"gold-mixture"`` reads the share
+        as a mixture proportion against the gold
+        (:meth:`synthfilter.share.ShareCalibration.with_gold_mixture`). The
+        gold ones need gold of at least ``MIN_GOLD`` records.
 
     Returns
     -------
@@ -235,6 +242,9 @@ def rebuild(
     cand_frames, gold_frames = _as_list(candidates), _as_list(gold)
     if not cand_frames:
         raise ConfigError("no candidate data; give at least one candidate file")
+    from synthfilter.stages.share import check_share_correction
+
+    check_share_correction(share_correction, sum(g.height for g in gold_frames) if gold_frames else None)
     cand_names = _names(candidate_names, len(cand_frames), "candidates")
     gold_names_ = _names(gold_names, len(gold_frames), "gold")
 
@@ -350,10 +360,11 @@ def rebuild(
     # 3. Select -----------------------------------------------------------------------------
     if calibration is None and scorer is not None:
         calibration = scorer.share_calibration_
-        if gold_all is not None and gold_correction:  # human side of the share correction from the gold
+        correction = share_correction if gold_correction or share_correction != "auto" else "calibration-split"
+        if gold_all is not None and correction != "calibration-split":  # the share correction from the gold
             from synthfilter.stages.share import gold_calibration
 
-            calibration, note = gold_calibration(scorer, gold_all.get_column("text").to_list())
+            calibration, note = gold_calibration(scorer, gold_all.get_column("text").to_list(), correction=correction)
             info["share_correction"] = {"correction": calibration.correction, "n_gold": calibration.n_gold,
                                         **({"note": note} if note else {})}
     start = time.perf_counter()
