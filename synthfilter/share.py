@@ -518,7 +518,7 @@ def _bootstrap_counts(binned, n_bootstrap: int, rng: np.random.Generator) -> np.
 
     n_docs = binned.shape[0]
     out = np.empty((n_bootstrap, binned.shape[1]))
-    chunk = max(1, int(2e7 // n_docs))
+    chunk = max(1, BOOTSTRAP_CHUNK // n_docs)  # as _bootstrap_means
     for start in range(0, n_bootstrap, chunk):
         stop = min(n_bootstrap, start + chunk)
         picks = rng.integers(0, n_docs, size=(stop - start, n_docs), dtype=_index_dtype(n_docs))
