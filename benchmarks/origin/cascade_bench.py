@@ -16,6 +16,25 @@ true``. Compared on the same test records: the fast detector alone, origin-v3
 records without G. AUROC and TPR at 1 % FPR rank by ``synthetic_score``
 (the baseline by its probability).
 
+``--part domains`` (its own file, ``results/cascade_domains.json``): the human
+side out of domain, on the same records and split. Leave-one-human-domain-out
+(LODO): for each human source of the split (Brown, SpamAssassin ham, ShareGPT
+user turns) a cascade is trained on train without that source's records, its
+band and calibrations chosen on calib without them, and tested on the test
+split's records of that source against all the test split's machine text
+(ChatGPT, Gemma, SmolLM2), beside origin-v3 (the fast part here: it trained on
+every one of these human sources, and no build without one exists) and the
+TF-IDF baseline trained on the same train records without the source; the
+same test records scored by a second stage trained on every source give the
+reference (``with_domain``). Then chitchat, a human domain nothing here
+trained on: ``--chitchat`` blocks, one per conversation (seeded), scored by
+the shipped cascade with the test split, against each generator, with the
+human side chitchat alone, the clean sources (Brown, SpamAssassin, chitchat)
+and the clean sources plus the ShareGPT user turns. Besides AUROC and TPR at
+1 % FPR it reports the false-positive rate at the operating threshold
+(``p_synthetic`` >= 0.5) per human source and mode. LM features of texts
+not yet cached are computed (about 0.7 s each): only the chitchat blocks.
+
 ``--part throughput``: records/s of ``synthfilter score`` (fresh processes,
 default encoder, each run with an empty cache folder so nothing is reused:
 embeddings, detector scores and LM features are all computed) on the same
@@ -28,6 +47,7 @@ this checkout with ``--detector``. Reports wall time, records/s, ratios to
     nice -n 19 python benchmarks/origin/cascade_bench.py --part accuracy \
         --no-gemma-model ~/.cache/synthfilter/bench/origin-no-gemma
     nice -n 19 python benchmarks/origin/cascade_bench.py --part throughput --records 300 --base-commit f75ef39
+    nice -n 19 python benchmarks/origin/cascade_bench.py --part domains --chitchat 360
 """
 
 from __future__ import annotations
@@ -57,7 +77,9 @@ from synthfilter.cascade import CascadeDetector  # noqa: E402
 from synthfilter.origin import load_model  # noqa: E402
 
 GENERATORS = ("sharegpt_chatgpt", "gemma", "smollm2")
+HUMAN_DOMAINS = ("brown", "spamassassin", "sharegpt_human")
 OUT = ROOT / "benchmarks" / "origin" / "results" / "cascade.json"
+DOMAINS_OUT = ROOT / "benchmarks" / "origin" / "results" / "cascade_domains.json"
 
 
 def accuracy(no_gemma: Path | None, per_source: int, seed: int) -> dict:
@@ -100,6 +122,150 @@ def accuracy(no_gemma: Path | None, per_source: int, seed: int) -> dict:
                                    "trained_on": "the same train records without the generator"}
         out[gen] = entry
         print(f"{gen}: {json.dumps(entry)}", flush=True)
+    return out
+
+
+def threshold_metrics(y: np.ndarray, score: np.ndarray, p: np.ndarray | None = None) -> dict:
+    """:func:`metrics` plus the error rates at the operating threshold ``p >= 0.5``."""
+    out = metrics(y, score, p)
+    if p is not None:
+        decided = np.asarray(p) >= 0.5
+        out["fpr_at_0.5"] = round(float(decided[y == 0].mean()), 4)
+        out["tpr_at_0.5"] = round(float(decided[y == 1].mean()), 4)
+    return out
+
+
+def _breakdown(y: np.ndarray, source: np.ndarray, score: np.ndarray, p: np.ndarray | None) -> dict:
+    """Metrics against all machine records, then against each generator alone (same humans)."""
+    out = {"all": threshold_metrics(y, score, p)}
+    for gen in GENERATORS:
+        mask = (y == 0) | (source == gen)
+        if (source[mask] == gen).any():
+            out[gen] = threshold_metrics(y[mask], score[mask], None if p is None else p[mask])
+    return out
+
+
+def _scored(cascade: CascadeDetector, texts: list[str], raw: np.ndarray, y: np.ndarray, source: np.ndarray,
+            human_of: np.ndarray | None = None) -> dict:
+    """fast / cascade / full of one cascade on one test set: metrics, and the share of each side sent to the LM."""
+    out = {}
+    for mode in ("fast", "cascade", "full"):
+        res = cascade.score(texts, raw=raw, mode=mode)
+        out[mode] = {**_breakdown(y, source, res.synthetic_score, res.p_synthetic),
+                     "lm_fraction_of_machine": round(float(res.lm_scored[y == 1].mean()), 4),
+                     "lm_fraction_of_humans": round(float(res.lm_scored[y == 0].mean()), 4)}
+        if human_of is not None:  # per human source: FPR at 0.5 and the share sent to the LM
+            out[mode]["per_human_source"] = {
+                s: {"n": int((human_of == s).sum()),
+                    "fpr_at_0.5": round(float((res.p_synthetic[human_of == s] >= 0.5).mean()), 4),
+                    "lm_fraction": round(float(res.lm_scored[human_of == s].mean()), 4)}
+                for s in sorted(set(human_of[y == 0].tolist()))}
+    return out
+
+
+def chitchat_sample(n: int, seed: int) -> pl.DataFrame:
+    """``n`` chitchat blocks, one per conversation (seeded), as ``id, text, label, source, group``."""
+    from synthfilter.data.chitchat import load_chitchat
+
+    chats = load_chitchat().sort("id").sample(fraction=1.0, shuffle=True, seed=seed)
+    one = chats.unique(subset="group", keep="first", maintain_order=True)
+    return one.head(n).select("id", "text", "label", "source", "group").with_columns(pl.col("label").cast(pl.Int64))
+
+
+def domains(per_source: int, seed: int, chitchat_n: int) -> dict:
+    """Leave-one-human-domain-out of the cascade's second stage, and chitchat as an unseen human domain."""
+    from synthfilter.cascade import load_cascade
+    from synthfilter.lm_features import LMFeatures
+    from synthfilter.training import CharTfidfBaseline
+
+    data = cascade_data(per_source, 600, seed, cached_only=True)
+    data = data.with_columns(pl.col("label").cast(pl.Int64))
+    lm = LMFeatures()
+    v3 = load_model()
+    out: dict = {"records": {f"{s}/{sp}": n for s, sp, n in
+                             data.group_by("source", "split").len().sort("source", "split").rows()},
+                 "lm": lm.lm_id, "fast_detector": v3.model_id_,
+                 "fast_detector_saw_domain": True,
+                 "note": "the fast detector inside (origin-v3) trained on every human domain of the held-out "
+                         "split (Brown, SpamAssassin, ShareGPT user turns), never on chitchat; only the second "
+                         "stage, its band and its calibrations are fitted without the left-out domain"}
+
+    def fit(train: pl.DataFrame, calib: pl.DataFrame) -> CascadeDetector:
+        return CascadeDetector(fast_model=v3, lm=lm, seed=seed).fit(
+            train["text"].to_list(), train["label"].to_numpy(), calib_texts=calib["text"].to_list(),
+            calib_y=calib["label"].to_numpy(), calib_groups=calib["group"].to_list())
+
+    split = {s: data.filter(pl.col("split") == s) for s in ("train", "calib", "test")}
+    every = fit(split["train"], split["calib"])  # all domains: the reference the left-out figures drop from
+    tfidf_every = CharTfidfBaseline().fit(split["train"]["text"].to_list(), split["train"]["label"].to_numpy())
+
+    lodo: dict = {}
+    for dom in HUMAN_DOMAINS:
+        train = split["train"].filter(pl.col("source") != dom)
+        calib = split["calib"].filter(pl.col("source") != dom)
+        test = split["test"].filter((pl.col("source") == dom) | (pl.col("label") == 1))
+        texts, y = test["text"].to_list(), test["label"].to_numpy().astype(int)
+        source = test["source"].to_numpy()
+        cascade = fit(train, calib)
+        raw = np.asarray(v3.decision_function(texts), dtype=np.float64)
+        entry: dict = {"n_machine": int(y.sum()), "n_human": int((y == 0).sum()), "band": list(cascade.band_),
+                       "calibration_band_fraction": round(cascade.calibration_band_fraction_, 4),
+                       **_scored(cascade, texts, raw, y, source)}
+        entry["origin-v3"] = {**_breakdown(y, source, raw, v3.calibrate(raw)), "saw_domain": True}
+        tfidf = CharTfidfBaseline().fit(train["text"].to_list(), train["label"].to_numpy())
+        p_tfidf = tfidf.predict_proba(texts)[:, 1]
+        entry["tfidf_baseline"] = {**_breakdown(y, source, p_tfidf, p_tfidf), "saw_domain": False,
+                                   "trained_on": "the same train records without the domain"}
+        ref = _scored(every, texts, raw, y, source)
+        p_ref = tfidf_every.predict_proba(texts)[:, 1]
+        entry["with_domain"] = {"band": list(every.band_), "cascade": ref["cascade"], "full": ref["full"],
+                                "tfidf_baseline": _breakdown(y, source, p_ref, p_ref),
+                                "note": "the same test records, second stage and baseline trained on every domain"}
+        lodo[dom] = entry
+        print(f"{dom}: " + json.dumps({m: entry[m]["all"] for m in ("fast", "cascade", "full", "tfidf_baseline")}),
+              flush=True)
+    out["lodo"] = lodo
+
+    # chitchat: a human domain nothing here trained on, scored by the shipped cascade
+    chats = chitchat_sample(chitchat_n, seed)
+    _, hit = lm.lookup(chats["text"].to_list())
+    started = time.time()
+    lm.transform(chats["text"].to_list(), show_progress=True)  # fills the LM cache (the only new LM cost)
+    lm_cost = {"chitchat_blocks": chats.height, "lm_features_computed": int((~np.asarray(hit)).sum()),
+               "lm_seconds": round(time.time() - started, 1)}
+    shipped = load_cascade(fast_model=v3, lm=lm)
+    test = split["test"]
+    pool = pl.concat([test.select("id", "text", "label", "source", "group"), chats])
+    texts, y = pool["text"].to_list(), pool["label"].to_numpy().astype(int)
+    source = pool["source"].to_numpy()
+    raw = np.asarray(v3.decision_function(texts), dtype=np.float64)
+    results = {"shipped": _scored(shipped, texts, raw, y, source, human_of=np.where(y == 0, source, ""))}
+    p_tfidf = tfidf_every.predict_proba(texts)[:, 1]
+    human_sets = {"chitchat": ["chitchat"], "brown+spamassassin": ["brown", "spamassassin"],
+                  "clean: brown+spamassassin+chitchat": ["brown", "spamassassin", "chitchat"],
+                  "clean+sharegpt_user_turns": ["brown", "spamassassin", "chitchat", "sharegpt_human"]}
+    modes = {m: shipped.score(texts, raw=raw, mode=m) for m in ("fast", "cascade", "full")}
+    table: dict = {}
+    for name, humans in human_sets.items():
+        mask = (y == 1) | np.isin(source, humans)
+        row = {"n_human": int((mask & (y == 0)).sum())}
+        for mode, res in modes.items():
+            row[mode] = _breakdown(y[mask], source[mask], res.synthetic_score[mask], res.p_synthetic[mask])
+        row["tfidf_baseline"] = _breakdown(y[mask], source[mask], p_tfidf[mask], p_tfidf[mask])
+        table[name] = row
+        print(f"{name}: " + json.dumps({m: row[m]["all"] for m in ("fast", "cascade", "full")}), flush=True)
+    out["with_domain_cascade"] = {
+        "content": every._content_digest()[:12], "band": list(every.band_),
+        "same_as_shipped": every._content_digest()[:12] == shipped.model_id_.split("@")[-1],
+        "note": "the second stage trained on every domain (the with_domain rows); the same weights as the "
+                "shipped cascade when same_as_shipped"}
+    out["chitchat"] = {
+        "cascade": shipped.model_id_, "band": list(shipped.band_), "n_machine": int(y.sum()),
+        "sample": f"{chats.height} chitchat blocks, one per conversation (seed {seed}), against the cascade "
+                  "split's test records (machine: ChatGPT, Gemma, SmolLM2; human: Brown, SpamAssassin, "
+                  "ShareGPT user turns); fast = origin-v3; the TF-IDF baseline trained on the whole train split",
+        "lm_cost": lm_cost, "per_human_source": {m: results["shipped"][m]["per_human_source"] for m in modes},
+        "human_sets": table}
     return out
 
 
@@ -167,14 +333,19 @@ def throughput(records: int, seed: int, base_commit: str | None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["accuracy", "throughput", "both"], default="both")
+    ap.add_argument("--part", choices=["accuracy", "throughput", "both", "domains"], default="both",
+                    help="both = accuracy and throughput; domains writes its own file (default "
+                         "results/cascade_domains.json)")
     ap.add_argument("--no-gemma-model", type=Path, default=None, help="leave-Gemma-out fast detector folder")
     ap.add_argument("--per-source", type=int, default=400)
     ap.add_argument("--records", type=int, default=300, help="records for the throughput runs")
     ap.add_argument("--base-commit", default=None, help="commit whose score is today's (throughput)")
+    ap.add_argument("--chitchat", type=int, default=360, help="chitchat blocks (one per conversation) for domains")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--out", type=Path, default=None, help="results file (default: by --part)")
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = DOMAINS_OUT if args.part == "domains" else OUT
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped run still removes its worktree
     result = json.loads(args.out.read_text()) if args.out.is_file() else {}
     env = {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average_start":
@@ -183,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("accuracy", "both"):
         result["logo"] = {**accuracy(args.no_gemma_model, args.per_source, args.seed),
                           "environment": {**env, "wall_s": round(time.time() - started, 1)}}
+    if args.part == "domains":
+        result = {**domains(args.per_source, args.seed, args.chitchat),
+                  "environment": {**env, "wall_s": round(time.time() - started, 1),
+                                  "load_average_end": [round(v, 2) for v in os.getloadavg()]}}
     if args.part in ("throughput", "both"):
         started = time.time()
         result["throughput"] = {**throughput(args.records, args.seed, args.base_commit),
