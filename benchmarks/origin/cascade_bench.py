@@ -126,12 +126,21 @@ def accuracy(no_gemma: Path | None, per_source: int, seed: int) -> dict:
 
 
 def threshold_metrics(y: np.ndarray, score: np.ndarray, p: np.ndarray | None = None) -> dict:
-    """:func:`metrics` plus the error rates at the operating threshold ``p >= 0.5``."""
-    out = metrics(y, score, p)
+    """AUROC, TPR at 1 % FPR, and with ``p``: ECE and the error rates at the operating threshold ``p >= 0.5``.
+
+    Six decimals, so that tables rounded to three from them are rounded once.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from synthfilter.evaluation import expected_calibration_error, tpr_at_fpr
+
+    out = {"n": int(y.size), "auroc": round(float(roc_auc_score(y, score)), 6),
+           "tpr_at_1pct_fpr": round(float(tpr_at_fpr(y, score, 0.01)), 6)}
     if p is not None:
         decided = np.asarray(p) >= 0.5
-        out["fpr_at_0.5"] = round(float(decided[y == 0].mean()), 4)
-        out["tpr_at_0.5"] = round(float(decided[y == 1].mean()), 4)
+        out["ece"] = round(float(expected_calibration_error(y, p)), 6)
+        out["fpr_at_0.5"] = round(float(decided[y == 0].mean()), 6)
+        out["tpr_at_0.5"] = round(float(decided[y == 1].mean()), 6)
     return out
 
 
