@@ -101,6 +101,13 @@ def main() -> None:
 
 def run() -> None:
     """Console-script entry point: every error is one line on stderr, exit code 2 for user errors."""
+    try:
+        _run()
+    except SystemExit as exc:
+        _leave(exc.code)
+
+
+def _run() -> None:
     import sys
 
     try:
@@ -119,3 +126,39 @@ def run() -> None:
         click.echo("Aborted.", err=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _leave(code: object) -> None:
+    """End the process as ``sys.exit(code)`` does, without tearing the interpreter down.
+
+    Everything a normal exit does that matters is done here, in its order:
+    the threads' exit hooks and non-daemon threads are joined, the
+    ``atexit`` functions run (Ray's shutdown, temporary folders, logging),
+    and the standard streams are flushed. What is skipped is freeing every
+    object one by one: that took 0.8 s after a static-encoder run (0.5 s of it
+    the tokenizer's vocabulary) and 1 s once sentence-transformers is
+    imported, on every command. Every output was written (and renamed into
+    place) before this point.
+    """
+    import atexit
+    import os
+    import sys
+    import threading
+
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): the message on stderr, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    try:
+        getattr(threading, "_shutdown", lambda: None)()
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said
+                pass
+        os._exit(status)
