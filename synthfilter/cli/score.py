@@ -12,7 +12,6 @@ from rich.table import Table
 
 from synthfilter.cli.common import (
     batch_size_option,
-    share_correction_option,
     console,
     default_output,
     duplicate_options,
@@ -23,6 +22,7 @@ from synthfilter.cli.common import (
     parse_model,
     parse_text_dup_threshold,
     seed_option,
+    share_correction_option,
     text_options,
 )
 from synthfilter.atomic import OutputSet
