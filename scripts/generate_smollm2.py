@@ -26,11 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthfilter.data.gemma import human_prompts
-from synthfilter.data.smollm2 import run_smollm2_generation, smollm2_cache_path
+from synthfilter.data.smollm2 import GENERATION_SEED, run_smollm2_generation, smollm2_cache_path
 from synthfilter.errors import SynthfilterError
 
 #: Default seed: a prompt order different from Gemma's (seed 0).
-DEFAULT_SEED = 1
+DEFAULT_SEED = GENERATION_SEED
 
 
 def main(argv: list[str] | None = None) -> int:

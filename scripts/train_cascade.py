@@ -8,7 +8,9 @@ detector's held-out split (``models/origin-v3/heldout_test.parquet``: Brown,
 SpamAssassin ham and ShareGPT human paragraphs, ShareGPT ChatGPT and Gemma 3
 270M paragraphs; origin-v3 never trained or calibrated on them), sampled per
 source as ``benchmarks/origin/lm_features_logo.py`` samples it, plus the
-cleaned SmolLM2-135M-Instruct generations (:func:`synthfilter.data.load_smollm2`).
+cleaned SmolLM2-135M-Instruct generations of the first ``--smollm2-prompts``
+prompts (:func:`synthfilter.data.load_smollm2`; 617 for the shipped build, so
+a generation cache grown since gives the same records).
 Chitchat is evaluation-only and is not used.
 
 Records are split by document group (a salted hash of ``group``; a SmolLM2
@@ -36,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from synthfilter.cascade import DEFAULT_CASCADE_NAME, MODES, CascadeDetector  # noqa: E402
+from synthfilter.data.smollm2 import CASCADE_V1_PROMPTS  # noqa: E402
 from synthfilter.evaluation import expected_calibration_error, tpr_at_fpr  # noqa: E402
 
 HELDOUT = ROOT / "models" / "origin-v3" / "heldout_test.parquet"
@@ -59,14 +62,17 @@ def cascade_split(group: str) -> str:
 
 
 def cascade_data(per_source: int = 400, smollm2: int = 600, seed: int = 0, heldout: Path = HELDOUT,
-                 cached_only: bool = False) -> pl.DataFrame:
-    """The labelled records (``id, text, label, source, group, split``) the cascade is trained and tested on."""
+                 cached_only: bool = False, smollm2_prompts: int | None = CASCADE_V1_PROMPTS) -> pl.DataFrame:
+    """The labelled records (``id, text, label, source, group, split``) the cascade is trained and tested on.
+
+    SmolLM2 paragraphs come from the generations of the first ``smollm2_prompts`` prompts (all if ``None``).
+    """
     from synthfilter.data.smollm2 import load_smollm2
 
     held = pl.read_parquet(heldout)
     parts = [held.filter(pl.col("source") == s).sample(min(per_source, n), seed=seed)
              for s, n in sorted(held.group_by("source").len().rows())]
-    smol = load_smollm2()
+    smol = load_smollm2(prompts=smollm2_prompts)
     if smol.height:
         parts.append(smol.sample(min(smollm2, smol.height), seed=seed))
     data = pl.concat([p.select("id", "text", "label", "source", "group") for p in parts])
@@ -93,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-source", type=int, default=400, help="held-out paragraphs per source")
     ap.add_argument("--smollm2", type=int, default=600, help="SmolLM2 paragraphs at most")
+    ap.add_argument("--smollm2-prompts", type=int, default=CASCADE_V1_PROMPTS,
+                    help="use the SmolLM2 generations of the first N prompts of its seeded list")
     ap.add_argument("--cached-only", action="store_true", help="only texts whose LM features are cached")
     ap.add_argument("--target-fraction", type=float, default=0.3)
     ap.add_argument("--C", type=float, default=1.0)
@@ -102,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     started, load_start = time.time(), os.getloadavg()
 
-    data = cascade_data(args.per_source, args.smollm2, args.seed, cached_only=args.cached_only)
+    data = cascade_data(args.per_source, args.smollm2, args.seed, cached_only=args.cached_only,
+                        smollm2_prompts=args.smollm2_prompts)
     counts = {f"{s}/{sp}": n for s, sp, n in data.group_by("source", "split").len().sort("source", "split").rows()}
     log(f"{data.height} records: {counts}")
     train, calib, test = (data.filter(pl.col("split") == s) for s in ("train", "calib", "test"))
@@ -127,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": "origin-v3 held-out split (per-source sample) + SmolLM2-135M-Instruct generations; "
                 "split by document group 40/30/30 (train/calib/test)",
         "per_source": args.per_source, "cached_only": args.cached_only, "split_salt": SPLIT_SALT,
+        "smollm2_prompts": args.smollm2_prompts,
         "test_metrics": result,
         "note": "the fast detector origin-v3 trained on ChatGPT and Gemma text (not on these records), "
                 "never on SmolLM2",

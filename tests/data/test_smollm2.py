@@ -83,3 +83,30 @@ def test_real_generation_is_resumable_and_deterministic(tmp_path: Path):
     assert run_smollm2_generation(prompts, lengths, second, seed=1, log_every=0) == 2
     outputs = [[json.loads(line)["output"] for line in p.read_text().splitlines()] for p in (first, second)]
     assert outputs[0] == outputs[1] and all(outputs[0])
+
+
+def test_load_smollm2_keeps_the_first_prompts_only(tmp_path: Path, monkeypatch):
+    """``prompts=N``: generations of prompts past the first N of the seeded list are left out."""
+    import synthfilter.data.smollm2 as smollm2
+
+    asked = []
+
+    def seeded_list(cache_dir=None, seed=0, first=None):
+        asked.append((seed, first))
+        return PROMPTS[:first], {}
+
+    monkeypatch.setattr(smollm2, "human_prompts", seeded_list)
+    path = tmp_path / "generations.jsonl"
+    records = []
+    for i, prompt in enumerate(PROMPTS[:5][::-1]):  # the file order is not the prompt order
+        output = (f"Record {i} tells of the mill that stood by the river for a long time. Its wheel turned slowly "
+                  f"in the current, and the family of miller number {i} lived in the small house beside it. In the "
+                  "evenings the children sat on the bank and watched the water rush past the old stones.")
+        records.append({"prompt_id": prompt.prompt_id, "group": prompt.group, "text": prompt.text, "output": output,
+                         "finish_reason": "stop", "mode": "raw", "task": "continuation", "target_chars": 400})
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    every = load_smollm2(path)
+    first_two = load_smollm2(path, prompts=2)
+    assert every.height == 5
+    assert sorted(first_two["gen_prompt_id"]) == sorted(p.prompt_id for p in PROMPTS[:2])
+    assert asked == [(smollm2.GENERATION_SEED, 2)]
