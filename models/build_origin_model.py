@@ -221,7 +221,8 @@ def gemma_card_lines(gemma: dict | None) -> list[str]:
     return [
         f"Gemma data: the continuations of the first {gemma['prefix']:,} prompts of the seeded prompt list "
         f"({gemma['records']:,} generations, {gemma['used']:,} usable after cleaning and de-duplication; SHA-256 of "
-        f"the sorted texts `{gemma['texts_sha256'][:16]}`){exact}. Generation is deterministic; re-make the "
+        f"the sorted texts `{gemma['texts_sha256'][:16]}`){exact}. Generation is deterministic for one llama.cpp "
+        "build (another build's CPU code paths sample other text); re-make the "
         f"cache (outside git) with `python scripts/generate_gemma.py --prompts {gemma['prefix']}` (llama.cpp, "
         "`pip install -e .[lm]`; about 2,000 continuations an hour per core), then run the build command above.",
         "",
