@@ -7,10 +7,11 @@ calib / test = 40 / 30 / 30 % of document groups). For each generator G
 (ChatGPT, Gemma, SmolLM2, both SmolLM2 modes together) a cascade is trained
 on train without G, its band and calibrations chosen on calib without G, and
 tested on the test split's human records and G. The fast detector inside is
-one that never saw G where one exists: Gemma, the leave-Gemma-out build
-(``--no-gemma-model``); SmolLM2, origin-v3. For ChatGPT none exists here
-(every build trained on ChatGPT), so that row says ``fast_detector_saw_generator:
-true``. Compared on the same test records: the fast detector alone, origin-v3
+one that never saw G where one is given: ``--fast-without G=FOLDER`` (Gemma
+also ``--no-gemma-model FOLDER``; builds from
+``benchmarks/origin/logo_third_generator.py``); SmolLM2, origin-v3. Without
+one for ChatGPT, its row uses origin-v3 and says
+``fast_detector_saw_generator: true``. Compared on the same test records: the fast detector alone, origin-v3
 (which saw ChatGPT and Gemma), and the TF-IDF character 1-4-gram baseline
 (:class:`synthfilter.training.CharTfidfBaseline`) trained on the same train
 records without G. AUROC and TPR at 1 % FPR rank by ``synthetic_score``
@@ -82,7 +83,8 @@ OUT = ROOT / "benchmarks" / "origin" / "results" / "cascade.json"
 DOMAINS_OUT = ROOT / "benchmarks" / "origin" / "results" / "cascade_domains.json"
 
 
-def accuracy(no_gemma: Path | None, per_source: int, seed: int) -> dict:
+def accuracy(without: dict[str, Path], per_source: int, seed: int) -> dict:
+    """The LOGO part; ``without[G]`` is a fast detector folder built without generator G."""
     from synthfilter.lm_features import LMFeatures
     from synthfilter.training import CharTfidfBaseline
 
@@ -90,10 +92,11 @@ def accuracy(no_gemma: Path | None, per_source: int, seed: int) -> dict:
     lm = LMFeatures()
     v3 = load_model()
     fast_models = {"origin-v3": v3}
-    if no_gemma is not None:
-        fast_models["origin-no-gemma"] = load_model(no_gemma)
-    unseen = {"gemma": "origin-no-gemma" if no_gemma is not None else None, "smollm2": "origin-v3",
-              "sharegpt_chatgpt": None}
+    unseen: dict[str, str | None] = {"gemma": None, "smollm2": "origin-v3", "sharegpt_chatgpt": None}
+    for gen, folder in without.items():
+        name = "origin-no-gemma" if gen == "gemma" else f"origin-no-{gen}"
+        fast_models[name] = load_model(folder)
+        unseen[gen] = name
     out: dict = {"records": {f"{s}/{sp}": n for s, sp, n in
                              data.group_by("source", "split").len().sort("source", "split").rows()},
                  "lm": lm.lm_id}
@@ -108,6 +111,7 @@ def accuracy(no_gemma: Path | None, per_source: int, seed: int) -> dict:
         texts, y = test["text"].to_list(), test["label"].to_numpy().astype(int)
         raw = cascade.fast_().decision_function(texts)
         entry: dict = {"n_machine": int(y.sum()), "n_human": int((y == 0).sum()), "fast_detector": fast_name,
+                       "fast_detector_id": fast_models[fast_name].model_id_,
                        "fast_detector_saw_generator": unseen[gen] is None, "band": list(cascade.band_),
                        "calibration_band_fraction": round(cascade.calibration_band_fraction_, 4)}
         for mode in ("fast", "cascade", "full"):
@@ -346,6 +350,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="both = accuracy and throughput; domains writes its own file (default "
                          "results/cascade_domains.json)")
     ap.add_argument("--no-gemma-model", type=Path, default=None, help="leave-Gemma-out fast detector folder")
+    ap.add_argument("--fast-without", action="append", default=[], metavar="GENERATOR=FOLDER",
+                    help="a fast detector folder built without GENERATOR (sharegpt_chatgpt, gemma, smollm2), "
+                         "used for its LOGO row (repeatable; --no-gemma-model F is gemma=F)")
     ap.add_argument("--per-source", type=int, default=400)
     ap.add_argument("--records", type=int, default=300, help="records for the throughput runs")
     ap.add_argument("--base-commit", default=None, help="commit whose score is today's (throughput)")
@@ -360,8 +367,14 @@ def main(argv: list[str] | None = None) -> int:
     env = {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average_start":
            [round(v, 2) for v in os.getloadavg()], "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     started = time.time()
+    without = {gen: Path(folder).expanduser() for gen, _, folder in (f.partition("=") for f in args.fast_without)}
+    if args.no_gemma_model is not None:
+        without.setdefault("gemma", args.no_gemma_model)
+    bad = sorted(set(without) - set(GENERATORS))
+    if bad:
+        ap.error(f"--fast-without: unknown generator(s) {bad}; choose from {', '.join(GENERATORS)}")
     if args.part in ("accuracy", "both"):
-        result["logo"] = {**accuracy(args.no_gemma_model, args.per_source, args.seed),
+        result["logo"] = {**accuracy(without, args.per_source, args.seed),
                           "environment": {**env, "wall_s": round(time.time() - started, 1)}}
     if args.part == "domains":
         result = {**domains(args.per_source, args.seed, args.chitchat),
