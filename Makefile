@@ -55,8 +55,9 @@ test-lm: lm
 	$(BIN)/python -m pytest -q tests/test_lm_features.py tests/data/test_smollm2.py tests/data/test_gemma.py
 
 # Re-make the shipped detector from the packaged data alone: Gemma 3 270M continuations of the
-# first $(GEMMA_PROMPTS) seeded prompts (llama.cpp, deterministic for one llama.cpp build, resumable; about 1.5 h on one
-# core, into ~/.cache/synthfilter/gemma), then the build (about 10 min) into $(MODEL_OUT).
+# first $(GEMMA_PROMPTS) seeded prompts (llama.cpp, resumable, deterministic for one llama.cpp build
+# only; about 1.5 h on one core, into ~/.cache/synthfilter/gemma), then the build (about 10 min)
+# into $(MODEL_OUT).
 GEMMA_PROMPTS ?= 2872
 MODEL_OUT ?= models/origin-v3
 model: lm

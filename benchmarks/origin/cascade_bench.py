@@ -11,8 +11,9 @@ one that never saw G where one is given: ``--fast-without G=FOLDER`` (Gemma
 also ``--no-gemma-model FOLDER``; builds from
 ``benchmarks/origin/logo_third_generator.py``); SmolLM2, origin-v3. Without
 one for ChatGPT, its row uses origin-v3 and says
-``fast_detector_saw_generator: true``. Compared on the same test records: the fast detector alone, origin-v3
-(which saw ChatGPT and Gemma), and the TF-IDF character 1-4-gram baseline
+``fast_detector_saw_generator: true``. Compared on the same test records: the
+fast detector alone, origin-v3 (which saw ChatGPT and Gemma), and the TF-IDF
+character 1-4-gram baseline
 (:class:`synthfilter.training.CharTfidfBaseline`) trained on the same train
 records without G. AUROC and TPR at 1 % FPR rank by ``synthetic_score``
 (the baseline by its probability).
