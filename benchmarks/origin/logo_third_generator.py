@@ -126,17 +126,22 @@ def build(name: str, corpus: pl.DataFrame, work: Path, per_source: int, seed: in
     return out, round(time.perf_counter() - start, 1)
 
 
-def by_generator(model_dir: Path | None, seen: tuple[str, ...], smollm2_prompts: int) -> dict:
-    """Each generator against the held-out humans, for one model (the shipped one for ``None``)."""
-    from sklearn.metrics import roc_auc_score
-
+def test_records(smollm2_prompts: int) -> pl.DataFrame:
+    """origin-v3's held-out split with the test-split SmolLM2 paragraphs added."""
     test = pl.read_parquet(HELDOUT)
     smol = smollm2_records(smollm2_prompts).filter(pl.col("split") == "test").select(test.columns).cast(test.schema)
-    test = pl.concat([test.filter(pl.col("source") != "smollm2"), smol])
+    return pl.concat([test.filter(pl.col("source") != "smollm2"), smol])
+
+
+def by_generator(model_dir: Path | None, seen: tuple[str, ...], test: pl.DataFrame) -> dict:
+    """Each generator of ``test`` against its humans, for one model (the shipped one for ``None``)."""
+    from sklearn.metrics import roc_auc_score
+
     model = load_model(model_dir)
-    humans = {"all_humans": test.filter(pl.col("label") == 0),
-              "clean_humans": test.filter(pl.col("source").is_in(CLEAN_HUMANS))}
-    human_scores = {name: model.decision_function(frame["text"].to_list()) for name, frame in humans.items()}
+    humans = test.filter(pl.col("label") == 0)
+    all_scores = model.decision_function(humans["text"].to_list())  # each text scored once
+    human_scores = {"all_humans": all_scores,
+                    "clean_humans": all_scores[humans["source"].is_in(CLEAN_HUMANS).to_numpy()]}
     out: dict = {"model_id": model.model_id_}
     for gen in GENERATORS:
         machine = test.filter(pl.col("source") == gen)
@@ -174,12 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     result["training_records"] = {
         name: {f"{s}/{sp}": n for s, sp, n in c.group_by("source", "split").len().sort("source", "split").rows()}
         for name, c in built.items()}
-    result["by_generator"] = {"origin-v3": by_generator(None, VARIANTS["chatgpt_gemma"], args.smollm2_prompts)}
+    test = test_records(args.smollm2_prompts)
+    result["by_generator"] = {"origin-v3": by_generator(None, VARIANTS["chatgpt_gemma"], test)}
     result["build_seconds"] = {}
     for name, corpus in built.items():
         folder, seconds = build(name, corpus, args.work, args.per_source, args.seed)
         result["build_seconds"][name] = seconds
-        result["by_generator"][name] = by_generator(folder, VARIANTS[name], args.smollm2_prompts)
+        result["by_generator"][name] = by_generator(folder, VARIANTS[name], test)
         print(f"{name}: {json.dumps(result['by_generator'][name])}", flush=True)
     result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     text = json.dumps(result, indent=2)
