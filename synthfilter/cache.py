@@ -309,6 +309,7 @@ def cached_rows(
     show_progress: bool = False,
     description: str = "",
     chunk: int = CHUNK,
+    found: dict[bytes, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """Rows for ``texts`` from ``store``, computing and committing the missing ones chunk by chunk.
 
@@ -326,6 +327,9 @@ def cached_rows(
     description : str
         Progress bar label.
     chunk : int, default 2048
+    found : dict, optional
+        ``store.lookup`` of these texts' keys, made just before (it is not
+        made again); updated in place.
 
     Returns
     -------
@@ -336,7 +340,8 @@ def cached_rows(
         How many distinct texts were computed.
     """
     keys = text_keys(texts)
-    found = store.lookup(keys)
+    if found is None:
+        found = store.lookup(keys)
     first: dict[bytes, int] = {}
     hits = 0
     for i, key in enumerate(keys):
@@ -474,9 +479,29 @@ class CachedDetector:
         self.path = None if self.model_id is None else folder / f"{slug(self.model_id)}.sqlite"
         self.hits = 0
         self.misses = 0
+        self._lookup: tuple[list[bytes], dict[bytes, np.ndarray]] | None = None
+
+    def missing(self, texts: Sequence[str]) -> list[str]:
+        """The distinct texts not in the cache, in order of first appearance.
+
+        The lookup is kept for the next :meth:`decision_function` call on the
+        same texts, which then does not read the cache again.
+        """
+        texts = list(texts)
+        if self.path is None:
+            return list(dict.fromkeys(texts))
+        keys = text_keys(texts)
+        with ArrayStore(self.path, width=1, dtype=np.float64) as store:
+            found = store.lookup(keys)
+        self._lookup = (keys, found)
+        first: dict[bytes, str] = {}
+        for key, text in zip(keys, texts):
+            if key not in found:
+                first.setdefault(key, text)
+        return list(first.values())
 
     def decision_function(self, texts: Sequence[str], show_progress: bool = False,
-                          embeddings: np.ndarray | None = None) -> np.ndarray:
+                          embeddings: np.ndarray | None = None, text_part: Any = None) -> np.ndarray:
         """The detector's uncalibrated scores, computing only the texts not in the cache.
 
         Parameters
@@ -488,6 +513,10 @@ class CachedDetector:
             The texts' embeddings under the detector's own encoder, row for
             row; the texts not in the cache are scored with their rows
             instead of being encoded again.
+        text_part : TextPartJob, optional
+            Where the detector's text-part rows of the texts to score come
+            from (:class:`~synthfilter.background.TextPartJob`, started on
+            the texts :meth:`missing` named).
 
         Returns
         -------
@@ -500,6 +529,8 @@ class CachedDetector:
         if self.path is None:  # a detector without an id cannot be cached
             self.hits, self.misses = 0, len(set(texts))
             kwargs = {} if embeddings is None else {"embeddings": embeddings}
+            if text_part is not None:
+                kwargs["text_part"] = text_part.rows(texts)
             return np.asarray(self.scorer.decision_function(texts, show_progress=show_progress, **kwargs),
                               dtype=np.float64)
         row_of: dict[str, int] = {}
@@ -509,10 +540,16 @@ class CachedDetector:
 
         def compute(part: list[str]) -> np.ndarray:
             kwargs = {} if embeddings is None else {"embeddings": embeddings[[row_of[t] for t in part]]}
+            if text_part is not None:
+                kwargs["text_part"] = text_part.rows(part)
             return np.asarray(self.scorer.decision_function(part, **kwargs), dtype=np.float64)[:, None]
 
+        found = None
+        if self._lookup is not None and self._lookup[0] == text_keys(texts):
+            found = self._lookup[1]
+        self._lookup = None
         with ArrayStore(self.path, width=1, dtype=np.float64) as store:
             rows, self.hits, self.misses = cached_rows(
-                texts, store, compute, show_progress=show_progress, description="detector",
+                texts, store, compute, show_progress=show_progress, description="detector", found=found,
             )
         return rows[:, 0].copy()

@@ -4,7 +4,8 @@ The fixture (``tests/fixtures/heldout_scores_static.parquet``, made by
 ``tests/fixtures/make_heldout_scores.py``) holds what ``score`` gave for the
 shipped model's held-out split with the static encoder before the throughput
 work. Ids and order must match, floats within 1e-6, and the near-duplicate
-clusters must be the same partition (labels may differ).
+clusters must be the same partition (labels may differ); also when the
+detector's text part runs in a second process (:mod:`synthfilter.background`).
 """
 
 from __future__ import annotations
@@ -28,11 +29,30 @@ def _partition(labels: np.ndarray) -> set[tuple[int, ...]]:
     return {tuple(g) for g in groups.values() if len(g) > 1}
 
 
-@pytest.fixture(scope="module")
-def pinned_and_now(tmp_path_factory):
+@pytest.fixture(scope="module", params=["one process", "second process"])
+def pinned_and_now(request, tmp_path_factory):
+    """The pinned scores, and today's: in one process, and with the detector's text part in a second one."""
     pinned = pl.read_parquet(FIXTURES / "heldout_scores_static.parquet")
     corpus = pl.read_parquet(SPLIT).select("id", "text")
-    return pinned, score(corpus, encoder="static", seed=0)
+    if request.param == "one process":
+        return pinned, score(corpus, encoder="static", seed=0)
+    import synthfilter.background
+    import synthfilter.stages.records
+
+    started = []
+
+    class CountedJob(synthfilter.background.TextPartJob):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SYNTHFILTER_CACHE", str(tmp_path_factory.mktemp("cold-cache")))  # every text to score
+        patch.setattr(synthfilter.stages.records, "BACKGROUND_MIN_TEXTS", 1000)
+        patch.setattr(synthfilter.background, "TextPartJob", CountedJob)
+        now = score(corpus, encoder="static", seed=0)
+    assert len(started) == 1 and started[0].failure is None and started[0]._process.poll() is not None
+    return pinned, now
 
 
 def test_ids_and_order_unchanged(pinned_and_now):

@@ -2,6 +2,7 @@
 
     python benchmarks/throughput/bench_score.py                       # 10k, 30k, 100k static; 2k and 10k default; warm; rebuild
     python benchmarks/throughput/bench_score.py --sizes 10000 100000 300000 --million
+    python benchmarks/throughput/bench_score.py --sizes 100000 --default-n --baseline ../old-checkout
 
 Every figure is measured in this one run, on real records
 (``benchmarks/scale/real_corpus.py``), so the ratios hold on a shared, noisy
@@ -9,7 +10,8 @@ machine; the load average is printed beside each. ``score`` runs as the user
 runs it, in a fresh process (``synthfilter score ... --quiet``), with its own
 empty cache folder for the cold runs, so start-up, reading and writing count.
 The baseline is the bare encoder's ``encode`` call on the same texts, in this
-process, without a cache.
+process, without a cache. With ``--baseline``, the cold static runs are also
+timed against another checkout's code, in alternating pairs.
 
 Prints one JSON object per measurement and a summary at the end.
 """
@@ -24,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,18 +47,55 @@ def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def _run(args: list[str], cache: Path) -> dict:
-    """Run the CLI in a fresh process; wall time and the child's peak RSS."""
+def _tree_rss_kb(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in KiB (Linux ``/proc``; 0 elsewhere)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def _run(args: list[str], cache: Path, code: Path | None = None) -> dict:
+    """Run the CLI in a fresh process (``code``: another checkout's); wall time and peak RSS.
+
+    ``peak_rss_mb`` is the kernel's figure for the process (its largest process, when it starts
+    others); ``peak_tree_rss_mb``, the largest sum over the process and its children, sampled
+    every 0.2 s.
+    """
     env = {**os.environ, "SYNTHFILTER_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
+    command = CLI + args
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
+        command = [sys.executable, "-c", "import sys; from synthfilter.cli import run; sys.exit(run())", *args]
     start = time.perf_counter()
-    proc = subprocess.Popen(CLI + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
     out, err = proc.stdout.read(), proc.stderr.read()
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"{' '.join(args)} failed ({code}): {err.strip()[-2000:]}")
-    return {"seconds": round(elapsed, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    return {"seconds": round(elapsed, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "peak_tree_rss_mb": round(peak[0] / 1024, 1)}
 
 
 def _bare_encode(name: str, texts: list[str]) -> float:
@@ -88,6 +128,9 @@ def main() -> None:
     ap.add_argument("--gold-n", type=int, default=2_000)
     ap.add_argument("--million", action="store_true", help="also score 1,000,000 records (static)")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout: its cold static runs too, alternating with this code's (ratio this/baseline)")
+    ap.add_argument("--baseline-repeats", type=int, default=3, help="pairs per size with --baseline")
     args = ap.parse_args()
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="synthfilter-bench-"))
@@ -109,7 +152,21 @@ def main() -> None:
         cache = work / f"cache_{n}"
         shutil.rmtree(cache, ignore_errors=True)
         scores = work / f"corpus_{n}.scores.parquet"
-        cold = _run(["score", str(path), "--encoder", "static", "--keep", "text", "--quiet", "-o", str(scores)], cache)
+        command = ["score", str(path), "--encoder", "static", "--keep", "text", "--quiet", "-o", str(scores)]
+        if args.baseline is not None:  # the other checkout's cold runs, alternating with this one's
+            pairs = []
+            for _ in range(args.baseline_repeats):
+                shutil.rmtree(cache, ignore_errors=True)
+                old = _run(command, cache, code=args.baseline)
+                shutil.rmtree(cache, ignore_errors=True)
+                now = _run(command, cache)
+                pairs.append({"baseline_s": old["seconds"], "this_s": now["seconds"],
+                              "ratio": round(now["seconds"] / old["seconds"], 3), "load_avg": _load()})
+            emit(out, f"static_cold_vs_baseline_{n}", {
+                "records": n, "baseline": str(args.baseline), "pairs": pairs,
+                "ratio_median": round(float(np.median([p["ratio"] for p in pairs])), 3)})
+            shutil.rmtree(cache, ignore_errors=True)
+        cold = _run(command, cache)
         manifest = _manifest(scores)
         emit(out, f"static_cold_{n}", {
             "records": n, **cold, "records_per_s": round(n / cold["seconds"], 1),

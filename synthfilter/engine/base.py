@@ -48,6 +48,12 @@ Columns = dict[str, np.ndarray]
 class RecordStage(Protocol):
     """A per-record stage: columns in, more columns out, one value per record.
 
+    A stage may also have ``start(batch)`` and ``stop()``: the local engine
+    calls ``start`` with the batch's texts before any stage processes it (so
+    work that needs the texts alone can begin in the background while the
+    earlier stages run; ``process`` then finishes it) and ``stop`` when the
+    batches end, normally or not.
+
     Attributes
     ----------
     name : str

@@ -131,14 +131,21 @@ class LocalEngine:
         step = self.batch_rows or max(len(texts), 1)
         whole = step >= len(texts)
         parts: list[Columns] = []
-        for start in range(0, len(texts), step):
-            batch: Columns = {"text": np.asarray(texts[start:start + step], dtype=object)}
-            for stage in stages:
-                batch.update(stage.process(batch))
-                if whole and on_stage_done is not None:
-                    on_stage_done(stage, {k: v for k, v in batch.items() if k != "text"})
-            batch.pop("text")
-            parts.append(batch)
+        starters = [stage for stage in stages if hasattr(stage, "start")]
+        try:
+            for start in range(0, len(texts), step):
+                batch: Columns = {"text": np.asarray(texts[start:start + step], dtype=object)}
+                for stage in starters:  # work that needs the texts alone begins before the earlier stages
+                    stage.start(batch)
+                for stage in stages:
+                    batch.update(stage.process(batch))
+                    if whole and on_stage_done is not None:
+                        on_stage_done(stage, {k: v for k, v in batch.items() if k != "text"})
+                batch.pop("text")
+                parts.append(batch)
+        finally:
+            for stage in starters:
+                stage.stop()
         columns = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]} if parts else {}
         if not whole and on_stage_done is not None:
             for stage in stages:

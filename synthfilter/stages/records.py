@@ -17,6 +17,9 @@ from synthfilter.engine.base import Columns
 from synthfilter.stages import textdup
 
 EMBEDDING = "embedding"
+#: Fewest texts to score for which :class:`OriginRecordStage` starts its second process (its start
+#: costs about a second of the other core).
+BACKGROUND_MIN_TEXTS = 20_000
 #: Version of the cached sketch rows (bump when their computation changes).
 SKETCH_FORMAT = "v1"
 
@@ -80,16 +83,24 @@ class OriginRecordStage:
         ``lm_scored`` (bool: the record went through the LM).
     cascade : CascadeDetector, optional
         The cascade, for ``detector`` other than ``fast``.
+    background : bool, default False
+        Let :meth:`start` compute the detector's text part in a second
+        process while the earlier stages run (worth it when they leave a core
+        idle, as the one-threaded static encoder does): see
+        :mod:`synthfilter.background`. The scores are the same.
     """
 
     name = "origin"
 
     def __init__(self, model: Any = "default", trusted: bool = False, corpus_encoder_id: str | None = None,
-                 show_progress: bool = False, detector: str = "fast", cascade: Any = None) -> None:
+                 show_progress: bool = False, detector: str = "fast", cascade: Any = None,
+                 background: bool = False) -> None:
         self.model, self.trusted = model, trusted
         self.corpus_encoder_id, self.show_progress = corpus_encoder_id, show_progress
         self.detector, self.cascade = detector, cascade
+        self.background = background
         self.columns = ("p_synthetic", "synthetic_score") + (("lm_scored",) if detector != "fast" else ())
+        self._pending: tuple[Any, Any, Any] | None = None  # (batch texts, CachedDetector, TextPartJob or None)
 
     def setup(self) -> None:
         """Load the detector (once per worker)."""
@@ -105,13 +116,47 @@ class OriginRecordStage:
         own = getattr(self.scorer_, "encoder_id_", None)
         return bool(self.scorer_.use_embeddings and own is not None and own == self.corpus_encoder_id)
 
+    def start(self, batch: Columns) -> None:
+        """Look the batch up in the score cache and, with ``background``, start the text part of its misses.
+
+        Called by the local engine before the earlier stages run on the
+        batch; :meth:`process` finishes the work. The second process is
+        started only for at least :data:`BACKGROUND_MIN_TEXTS` texts to score,
+        a boosted detector, and two threads allowed
+        (:func:`~synthfilter.origin.scoring_threads`).
+        """
+        from synthfilter.background import TextPartJob
+        from synthfilter.origin import scoring_threads
+
+        self.stop()
+        self.setup()
+        detector = CachedDetector(self.scorer_)
+        todo = detector.missing([str(t) for t in batch["text"]])
+        job = None
+        if (self.background and len(todo) >= BACKGROUND_MIN_TEXTS and scoring_threads() > 1
+                and self.scorer_.has_text_part()):
+            job = TextPartJob(self.scorer_, todo)
+        self._pending = (batch["text"], detector, job)
+
+    def stop(self) -> None:
+        """Stop what :meth:`start` began, if anything (the engine calls it when a batch ends or fails)."""
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[2] is not None:
+            pending[2].close()
+
     def process(self, batch: Columns) -> Columns:
         """Score ``batch["text"]``: raw log-odds and calibrated probability."""
         self.setup()
         texts = [str(t) for t in batch["text"]]
         embeddings = batch.get(EMBEDDING) if self.reuses_embeddings() else None
-        raw = np.asarray(CachedDetector(self.scorer_).decision_function(
-            texts, show_progress=self.show_progress, embeddings=embeddings), dtype=np.float64)
+        detector, job = CachedDetector(self.scorer_), None
+        if self._pending is not None and self._pending[0] is batch["text"]:
+            _, detector, job = self._pending
+        try:
+            raw = np.asarray(detector.decision_function(
+                texts, show_progress=self.show_progress, embeddings=embeddings, text_part=job), dtype=np.float64)
+        finally:
+            self.stop()
         if self.detector != "fast":
             out = self.cascade.score(texts, raw=raw, mode=self.detector, show_progress=self.show_progress)
             return {"p_synthetic": out.p_synthetic.astype(np.float64), "synthetic_score": out.synthetic_score,
