@@ -1,20 +1,20 @@
-"""The detector's text part, computed in a second process while this one encodes.
+"""The detector's scores, computed in a second process while this one loads and runs the encoder.
 
-The static encoder runs on one core, so during a cold run's encoding the
-second core of a small machine would sit idle. The detector's blocks that
-read only the texts (n-gram score, style and likelihood statistics: most of
-its cost, see :meth:`~synthfilter.origin.OriginScorer.text_part`) do not need
-the embeddings, so :class:`TextPartJob` starts them in a spawned process
-before the encoder runs and hands their rows back when the detector needs
-them. Each text's rows depend on that text alone, so the scores are the same
+The default encoder (MiniLM) is not the detector's own: the detector embeds
+the texts with the static encoder and its other blocks read the texts alone,
+so its scores do not wait for the corpus embeddings. A cold run spends its
+first seconds importing sentence-transformers and torch on one core, while
+the other sits idle; :class:`DetectorJob` starts the detector in a second
+process before then, and hands its scores back when the origin stage needs
+them. Each text's score depends on that text alone, so the scores are the same
 as computed in one process.
 
 The child is ``python -m synthfilter.background`` (not a multiprocessing
 child, which would import the caller's main script again). It gets the
 fitted detector and the texts on its standard input (a pickle made here, by
 this process, never read from a file), runs on one thread, and writes its
-rows back chunk by chunk on its standard output. If it cannot start or dies,
-the rows it did not send are computed here, with one warning.
+scores back chunk by chunk on its standard output. If it cannot start or dies,
+the scores it did not send are computed here, with one warning.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ CHUNK = 4096
 
 
 def _child(stdin: Any, stdout: Any) -> None:
-    """The child's work: read the job, write ``(start, rows)`` per chunk, or ``(-1, reason)`` on failure."""
+    """The child's work: read the job, write ``(start, scores)`` per chunk, or ``(-1, reason)`` on failure."""
     try:
         from threadpoolctl import threadpool_limits
 
@@ -45,7 +45,7 @@ def _child(stdin: Any, stdout: Any) -> None:
     try:
         scorer, texts, chunk = pickle.load(stdin)  # noqa: S301 - written by the parent process, over its own pipe
         for start in range(0, len(texts), chunk):
-            pickle.dump((start, scorer.text_part(texts[start:start + chunk])), stdout,
+            pickle.dump((start, _scores(scorer, texts[start:start + chunk])), stdout,
                         protocol=pickle.HIGHEST_PROTOCOL)
             stdout.flush()
     except BrokenPipeError:  # the parent is gone
@@ -55,22 +55,26 @@ def _child(stdin: Any, stdout: Any) -> None:
         stdout.flush()
 
 
-class TextPartJob:
-    """Text-part rows of a fixed list of texts, computed by a spawned process.
+def _scores(scorer: Any, texts: list[str]) -> np.ndarray:
+    return np.asarray(scorer.decision_function(texts), dtype=np.float64)
+
+
+class DetectorJob:
+    """Uncalibrated detector scores of a fixed list of texts, computed by a second process.
 
     Parameters
     ----------
     scorer : OriginScorer
-        A fitted boosted detector (:meth:`~synthfilter.origin.OriginScorer.has_text_part`).
+        A fitted detector (anything picklable with ``decision_function(texts)``).
     texts : sequence of str
-        The texts, distinct; :meth:`rows` answers for these only.
+        The texts, distinct; :meth:`scores` waits for the child only for these.
     chunk : int, default 4096
         Texts per message from the child.
 
     Attributes
     ----------
     failure : str or None
-        Why the child stopped early, if it did (its rows are then computed here).
+        Why the child stopped early, if it did (its scores are then computed here).
     """
 
     def __init__(self, scorer: Any, texts: Sequence[str], chunk: int = CHUNK) -> None:
@@ -79,11 +83,12 @@ class TextPartJob:
         self.chunk = int(chunk)
         self.position = {text: i for i, text in enumerate(self.texts)}
         self.failure: str | None = None
-        self._rows: dict[int, np.ndarray] = {}  # chunk start -> rows
+        self._rows: dict[int, np.ndarray] = {}  # chunk start -> scores
         self._finished = False
         self._changed = threading.Condition()
         here = str(Path(__file__).resolve().parents[1])  # the child imports this same synthfilter
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])]),
+               "SYNTHFILTER_THREADS": "1"}
         try:
             self._process: subprocess.Popen | None = subprocess.Popen(
                 [sys.executable, "-m", "synthfilter.background"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -120,10 +125,10 @@ class TextPartJob:
                 self.failure, self._finished = failure, True
                 self._changed.notify_all()
 
-    def rows(self, texts: Sequence[str]) -> np.ndarray:
-        """Text-part rows of ``texts``, waiting for the child where needed.
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """float64 scores of ``texts``, waiting for the child where needed.
 
-        Rows of texts the job was not given, or that the child did not
+        Scores of texts the job was not given, or that the child did not
         deliver, are computed in this process.
         """
         texts = list(texts)
@@ -137,21 +142,18 @@ class TextPartJob:
         if len(have) < len(needed):  # the child stopped early
             from synthfilter.cache import warn_once
 
-            warn_once(f"the detector's second process gave no rows ({self.failure}); computing them in this one",
-                      topic="text-part-job")
-        parts = []
+            warn_once(f"the detector's second process gave no scores ({self.failure}); computing them in this one",
+                      topic="detector-job")
+        out = np.empty(len(texts), dtype=np.float64)
         for start in needed:
             if start not in have:
-                have[start] = self.scorer.text_part(self.texts[start:start + self.chunk])
+                have[start] = _scores(self.scorer, self.texts[start:start + self.chunk])
                 with self._changed:
                     self._rows[start] = have[start]
             mask = starts == start
-            parts.append((mask, have[start][index[mask] - start]))
+            out[mask] = have[start][index[mask] - start]
         if not known.all():
-            parts.append((~known, self.scorer.text_part([texts[i] for i in np.flatnonzero(~known)])))
-        out = np.empty((len(texts), parts[0][1].shape[1] if parts else 0), dtype=np.float64)
-        for mask, rows in parts:
-            out[mask] = rows
+            out[~known] = _scores(self.scorer, [texts[i] for i in np.flatnonzero(~known)])
         return out
 
     def close(self) -> None:
@@ -168,7 +170,7 @@ class TextPartJob:
                 except OSError:
                     pass
 
-    def __enter__(self) -> TextPartJob:
+    def __enter__(self) -> DetectorJob:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -501,7 +501,7 @@ class CachedDetector:
         return list(first.values())
 
     def decision_function(self, texts: Sequence[str], show_progress: bool = False,
-                          embeddings: np.ndarray | None = None, text_part: Any = None) -> np.ndarray:
+                          embeddings: np.ndarray | None = None, job: Any = None) -> np.ndarray:
         """The detector's uncalibrated scores, computing only the texts not in the cache.
 
         Parameters
@@ -513,10 +513,10 @@ class CachedDetector:
             The texts' embeddings under the detector's own encoder, row for
             row; the texts not in the cache are scored with their rows
             instead of being encoded again.
-        text_part : TextPartJob, optional
-            Where the detector's text-part rows of the texts to score come
-            from (:class:`~synthfilter.background.TextPartJob`, started on
-            the texts :meth:`missing` named).
+        job : DetectorJob, optional
+            Where the scores of the texts to score come from
+            (:class:`~synthfilter.background.DetectorJob`, started on the texts
+            :meth:`missing` named); ``embeddings`` are then not used.
 
         Returns
         -------
@@ -528,9 +528,9 @@ class CachedDetector:
             raise ValueError(f"{len(embeddings)} embeddings for {len(texts)} texts")
         if self.path is None:  # a detector without an id cannot be cached
             self.hits, self.misses = 0, len(set(texts))
+            if job is not None:
+                return job.scores(texts)
             kwargs = {} if embeddings is None else {"embeddings": embeddings}
-            if text_part is not None:
-                kwargs["text_part"] = text_part.rows(texts)
             return np.asarray(self.scorer.decision_function(texts, show_progress=show_progress, **kwargs),
                               dtype=np.float64)
         row_of: dict[str, int] = {}
@@ -539,9 +539,9 @@ class CachedDetector:
                 row_of.setdefault(text, i)
 
         def compute(part: list[str]) -> np.ndarray:
+            if job is not None:
+                return job.scores(part)[:, None]
             kwargs = {} if embeddings is None else {"embeddings": embeddings[[row_of[t] for t in part]]}
-            if text_part is not None:
-                kwargs["text_part"] = text_part.rows(part)
             return np.asarray(self.scorer.decision_function(part, **kwargs), dtype=np.float64)[:, None]
 
         found = None

@@ -196,13 +196,12 @@ class OriginScorer(ParamsMixin):
         y: np.ndarray | None = None,
         groups: Sequence[str] | None = None,
         embeddings: np.ndarray | None = None,
-        with_embeddings: bool = True,
     ) -> tuple[sp.csr_matrix | None, np.ndarray | None]:
         """The sparse n-gram blocks and the dense blocks (embeddings, style, likelihood), each ``None`` when off."""
         if not (self.use_embeddings or self.use_char_ngrams or self.use_word_ngrams or self.use_style or self.lm_orders):
             raise ConfigError("OriginScorer needs at least one feature block")
         sparse, dense = [], []
-        if self.use_embeddings and with_embeddings:
+        if self.use_embeddings:
             emb = (embeddings if embeddings is not None
                    else self._encoder().encode(list(texts), show_progress=show_progress))
             if fit:
@@ -428,20 +427,14 @@ class OriginScorer(ParamsMixin):
             raise ModelError("OriginScorer is not fitted; call fit() or load a model")
 
     def decision_function(self, texts: Sequence[str], show_progress: bool = False,
-                          embeddings: np.ndarray | None = None, text_part: np.ndarray | None = None
-                          ) -> np.ndarray:
+                          embeddings: np.ndarray | None = None) -> np.ndarray:
         """Uncalibrated scores (log-odds of the classifier).
 
         ``embeddings``, when given, are the texts' embeddings from this
-        detector's encoder (computed elsewhere), used instead of encoding
-        again; ``text_part``, the texts' :meth:`text_part` rows (computed
-        elsewhere, e.g. in another process), used instead of the text blocks.
-        The scores are the same either way.
+        detector's encoder (computed elsewhere), used instead of encoding again.
         """
         self._check_fitted()
         texts = list(texts)
-        if text_part is not None and not self.has_text_part():
-            raise ConfigError("this detector has no separate text part (a linear model); give no text_part")
         workers = min(scoring_threads(), len(texts) // MIN_TEXTS_PER_THREAD)
         if workers > 1:
             # The feature blocks and the tree walk are numpy work that releases the GIL: threads over
@@ -450,62 +443,18 @@ class OriginScorer(ParamsMixin):
             slices = list(zip(bounds[:-1], bounds[1:]))
             with ThreadPoolExecutor(workers) as pool:
                 parts = pool.map(lambda ab: self._decision(
-                    texts[ab[0]:ab[1]], False, None if embeddings is None else embeddings[ab[0]:ab[1]],
-                    None if text_part is None else text_part[ab[0]:ab[1]]), slices)
+                    texts[ab[0]:ab[1]], False, None if embeddings is None else embeddings[ab[0]:ab[1]]), slices)
                 return np.concatenate(list(parts))
-        return self._decision(texts, show_progress, embeddings, text_part)
+        return self._decision(texts, show_progress, embeddings)
 
-    def has_text_part(self) -> bool:
-        """Whether :meth:`text_part` applies: a boosted model (the linear one mixes every block in one sum)."""
-        self._check_fitted()
-        return hasattr(self, "trees_")
-
-    def text_part(self, texts: Sequence[str]) -> np.ndarray:
-        """The inputs of the boosted stage that come from the texts alone, not from the encoder.
-
-        One float64 row per text: the n-gram score (when the model has an
-        n-gram block), then the style and likelihood blocks. Handing these rows
-        to :meth:`decision_function` as ``text_part`` gives the same scores as
-        computing them there, so they can be computed elsewhere (in a second
-        process, while this one encodes).
-
-        Parameters
-        ----------
-        texts : sequence of str
-
-        Returns
-        -------
-        numpy.ndarray, shape ``(len(texts), n)``
-        """
-        if not self.has_text_part():
-            raise ConfigError("this detector has no separate text part (a linear model)")
-        texts = list(texts)
-        sparse, dense = self._blocks(texts, with_embeddings=False)
-        columns = [] if sparse is None else [self._ngram_score(sparse)[:, None]]
-        if dense is not None:
-            columns.append(dense.astype(np.float64))  # float32 values: exact in float64 and back
-        return np.hstack(columns) if columns else np.zeros((len(texts), 0))
-
-    def _ngram_score(self, sparse: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(sparse @ self.ngram_coef_, dtype=np.float64).ravel() + self.ngram_intercept_
-
-    def _decision(self, texts: list[str], show_progress: bool, embeddings: np.ndarray | None,
-                  text_part: np.ndarray | None = None) -> np.ndarray:
-        if text_part is not None:
-            has_ngrams = self.use_char_ngrams or self.use_word_ngrams
-            ngram_score = text_part[:, 0] if has_ngrams else None
-            dense_text = text_part[:, 1:] if has_ngrams else text_part
-            dense = [dense_text.astype(np.float32)] if dense_text.shape[1] else []
-            if self.use_embeddings:
-                emb = (embeddings if embeddings is not None
-                       else self._encoder().encode(list(texts), show_progress=show_progress))
-                dense.insert(0, np.asarray(emb, dtype=np.float32))
-            return self.trees_.decision_function(_tree_inputs(ngram_score, np.hstack(dense) if dense else None))
+    def _decision(self, texts: list[str], show_progress: bool, embeddings: np.ndarray | None) -> np.ndarray:
         sparse, dense = self._blocks(texts, show_progress=show_progress, embeddings=embeddings)
         if not hasattr(self, "trees_"):
             coef, intercept = self._linear()
             return np.asarray(self._linear_matrix(sparse, dense) @ coef, dtype=np.float64).ravel() + intercept
-        ngram_score = None if sparse is None else self._ngram_score(sparse)
+        ngram_score = None
+        if sparse is not None:
+            ngram_score = np.asarray(sparse @ self.ngram_coef_, dtype=np.float64).ravel() + self.ngram_intercept_
         return self.trees_.decision_function(_tree_inputs(ngram_score, dense))
 
     def _linear(self) -> tuple[np.ndarray, float]:

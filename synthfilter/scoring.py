@@ -172,7 +172,7 @@ def _plan(stages: Sequence[str], options: dict[str, Any], enc: Encoder | str, ba
             detector, cascade = options.get("detector", "fast"), options.get("cascade")
             origin = OriginRecordStage(options["model"], options["trusted"], corpus_encoder_id=enc_id,
                                        show_progress=show_progress, detector=detector, cascade=cascade,
-                                       background=engine == "local" and _one_threaded(enc))
+                                       background=engine == "local")
             record.append(origin)
             global_.append((name, ShareStage(options["model"], options["trusted"], detector=detector, cascade=cascade,
                                              correction=options.get("share_correction", "auto")), origin.columns))
@@ -192,19 +192,7 @@ def _plan(stages: Sequence[str], options: dict[str, Any], enc: Encoder | str, ba
             else:
                 raise ConfigError(f"stage {name!r} runs on the whole corpus (it has run(), not process()); "
                                   "use --engine local for it")
-    # The sketches before the detector: with the detector's text part in a second process (beside the
-    # encoder), this process sketches while that one finishes.
-    record.sort(key=lambda stage: 0 if stage is encode else 1 if isinstance(stage, SketchStage) else 2)
     return record, global_, legacy
-
-
-def _one_threaded(enc: Encoder | str) -> bool:
-    """Whether the encoder computes on one core (the static one), leaving the other to the detector."""
-    from synthfilter.encoders import CachedEncoder, StaticEncoder
-
-    while isinstance(enc, CachedEncoder):
-        enc = enc.encoder
-    return isinstance(enc, StaticEncoder)
 
 
 def _prefetcher(stages: Sequence[Any], ctx: Any) -> Callable[[Any, dict[str, np.ndarray]], None]:

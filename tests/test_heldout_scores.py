@@ -5,7 +5,7 @@ The fixture (``tests/fixtures/heldout_scores_static.parquet``, made by
 shipped model's held-out split with the static encoder before the throughput
 work. Ids and order must match, floats within 1e-6, and the near-duplicate
 clusters must be the same partition (labels may differ); also when the
-detector's text part runs in a second process (:mod:`synthfilter.background`).
+detector runs in a second process (:mod:`synthfilter.background`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def _partition(labels: np.ndarray) -> set[tuple[int, ...]]:
 
 @pytest.fixture(scope="module", params=["one process", "second process"])
 def pinned_and_now(request, tmp_path_factory):
-    """The pinned scores, and today's: in one process, and with the detector's text part in a second one."""
+    """The pinned scores, and today's: in one process, and with the detector in a second one."""
     pinned = pl.read_parquet(FIXTURES / "heldout_scores_static.parquet")
     corpus = pl.read_parquet(SPLIT).select("id", "text")
     if request.param == "one process":
@@ -41,15 +41,17 @@ def pinned_and_now(request, tmp_path_factory):
 
     started = []
 
-    class CountedJob(synthfilter.background.TextPartJob):
+    class CountedJob(synthfilter.background.DetectorJob):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             started.append(self)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SYNTHFILTER_CACHE", str(tmp_path_factory.mktemp("cold-cache")))  # every text to score
-        patch.setattr(synthfilter.stages.records, "BACKGROUND_MIN_TEXTS", 1000)
-        patch.setattr(synthfilter.background, "TextPartJob", CountedJob)
+        patch.setenv("SYNTHFILTER_THREADS", "2")
+        # as with a corpus encoder other than the detector's (MiniLM): the detector runs in the second process
+        patch.setattr(synthfilter.stages.records.OriginRecordStage, "reuses_embeddings", lambda self: False)
+        patch.setattr(synthfilter.background, "DetectorJob", CountedJob)
         now = score(corpus, encoder="static", seed=0)
     assert len(started) == 1 and started[0].failure is None and started[0]._process.poll() is not None
     return pinned, now

@@ -19,7 +19,7 @@ from synthfilter.stages import textdup
 EMBEDDING = "embedding"
 #: Fewest texts to score for which :class:`OriginRecordStage` starts its second process (its start
 #: costs about a second of the other core).
-BACKGROUND_MIN_TEXTS = 20_000
+BACKGROUND_MIN_TEXTS = 2_000
 #: Version of the cached sketch rows (bump when their computation changes).
 SKETCH_FORMAT = "v1"
 
@@ -84,10 +84,10 @@ class OriginRecordStage:
     cascade : CascadeDetector, optional
         The cascade, for ``detector`` other than ``fast``.
     background : bool, default False
-        Let :meth:`start` compute the detector's text part in a second
-        process while the earlier stages run (worth it when they leave a core
-        idle, as the one-threaded static encoder does): see
-        :mod:`synthfilter.background`. The scores are the same.
+        Let :meth:`start` run the detector in a second process while the
+        earlier stages run, when it does not take the corpus embeddings (the
+        default MiniLM corpus encoder; the detector embeds with the static
+        one): see :mod:`synthfilter.background`. The scores are the same.
     """
 
     name = "origin"
@@ -100,7 +100,7 @@ class OriginRecordStage:
         self.detector, self.cascade = detector, cascade
         self.background = background
         self.columns = ("p_synthetic", "synthetic_score") + (("lm_scored",) if detector != "fast" else ())
-        self._pending: tuple[Any, Any, Any] | None = None  # (batch texts, CachedDetector, TextPartJob or None)
+        self._pending: tuple[Any, Any, Any] | None = None  # (batch texts, CachedDetector, DetectorJob or None)
 
     def setup(self) -> None:
         """Load the detector (once per worker)."""
@@ -117,15 +117,15 @@ class OriginRecordStage:
         return bool(self.scorer_.use_embeddings and own is not None and own == self.corpus_encoder_id)
 
     def start(self, batch: Columns) -> None:
-        """Look the batch up in the score cache and, with ``background``, start the text part of its misses.
+        """Look the batch up in the score cache and, with ``background``, start scoring its misses elsewhere.
 
         Called by the local engine before the earlier stages run on the
         batch; :meth:`process` finishes the work. The second process is
-        started only for at least :data:`BACKGROUND_MIN_TEXTS` texts to score,
-        a boosted detector, and two threads allowed
-        (:func:`~synthfilter.origin.scoring_threads`).
+        started only when the detector does not take the corpus embeddings,
+        for at least :data:`BACKGROUND_MIN_TEXTS` texts to score, with two
+        threads allowed (:func:`~synthfilter.origin.scoring_threads`).
         """
-        from synthfilter.background import TextPartJob
+        from synthfilter.background import DetectorJob
         from synthfilter.origin import scoring_threads
 
         self.stop()
@@ -134,8 +134,8 @@ class OriginRecordStage:
         todo = detector.missing([str(t) for t in batch["text"]])
         job = None
         if (self.background and len(todo) >= BACKGROUND_MIN_TEXTS and scoring_threads() > 1
-                and self.scorer_.has_text_part()):
-            job = TextPartJob(self.scorer_, todo)
+                and not self.reuses_embeddings()):
+            job = DetectorJob(self.scorer_, todo)
         self._pending = (batch["text"], detector, job)
 
     def stop(self) -> None:
@@ -154,7 +154,7 @@ class OriginRecordStage:
             _, detector, job = self._pending
         try:
             raw = np.asarray(detector.decision_function(
-                texts, show_progress=self.show_progress, embeddings=embeddings, text_part=job), dtype=np.float64)
+                texts, show_progress=self.show_progress, embeddings=embeddings, job=job), dtype=np.float64)
         finally:
             self.stop()
         if self.detector != "fast":

@@ -86,13 +86,13 @@ def _counted_jobs(monkeypatch) -> list:
 
     started = []
 
-    class Counted(synthfilter.background.TextPartJob):
+    class Counted(synthfilter.background.DetectorJob):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             started.append(self)
 
     monkeypatch.setattr("synthfilter.stages.records.BACKGROUND_MIN_TEXTS", 10)
-    monkeypatch.setattr(synthfilter.background, "TextPartJob", Counted)
+    monkeypatch.setattr(synthfilter.background, "DetectorJob", Counted)
     monkeypatch.setenv("SYNTHFILTER_THREADS", "2")
     return started
 
@@ -100,13 +100,17 @@ def _counted_jobs(monkeypatch) -> list:
 def test_the_second_process_gives_the_same_columns(corpus, static, monkeypatch, tmp_path):
     started = _counted_jobs(monkeypatch)
     monkeypatch.setenv("SYNTHFILTER_CACHE", str(tmp_path))  # nothing cached: every text is scored
-    stage = OriginRecordStage(corpus_encoder_id=static.id, background=True)
+    # A corpus encoder other than the detector's own (as MiniLM is): the detector does not wait for it.
+    stage = OriginRecordStage(corpus_encoder_id="minilm:other", background=True)
     with_job = LocalEngine().map_records(corpus, [EncodeStage(static), stage]).columns
     assert len(started) == 1 and started[0].failure is None
     assert started[0]._process.poll() is not None  # done, and waited for
     monkeypatch.setenv("SYNTHFILTER_CACHE", str(tmp_path / "other"))
     without = LocalEngine().map_records(corpus, [EncodeStage(static), OriginRecordStage(
-        corpus_encoder_id=static.id)]).columns
+        corpus_encoder_id="minilm:other")]).columns
+    # nor when the detector takes the corpus embeddings (the static path): nothing to start early
+    LocalEngine().map_records(corpus, [EncodeStage(static), OriginRecordStage(
+        corpus_encoder_id=static.id, background=True)])
     assert len(started) == 1
     np.testing.assert_array_equal(with_job["synthetic_score"], without["synthetic_score"])
     np.testing.assert_array_equal(with_job["p_synthetic"], without["p_synthetic"])
@@ -121,17 +125,9 @@ def test_a_failing_stage_stops_the_second_process(corpus, static, monkeypatch, t
             raise RuntimeError("the encoder broke")
 
     with pytest.raises(RuntimeError, match="the encoder broke"):
-        LocalEngine().map_records(corpus, [Failing(static), OriginRecordStage(corpus_encoder_id=static.id,
+        LocalEngine().map_records(corpus, [Failing(static), OriginRecordStage(corpus_encoder_id="minilm:other",
                                                                               background=True)])
     assert len(started) == 1 and started[0]._process.poll() is not None
-
-
-def test_only_the_static_encoder_gets_the_second_process(static):
-    from synthfilter.encoders import CachedEncoder
-    from synthfilter.scoring import _one_threaded
-
-    assert _one_threaded(static) and _one_threaded(CachedEncoder(CachedEncoder(static)))
-    assert not _one_threaded(_NoEncoding("minilm:x")) and not _one_threaded("minilm")
 
 
 def test_engine_choice_errors(monkeypatch):
