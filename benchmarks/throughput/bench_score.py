@@ -129,7 +129,7 @@ def main() -> None:
     ap.add_argument("--million", action="store_true", help="also score 1,000,000 records (static)")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--baseline", type=Path, default=None,
-                    help="another checkout: its cold static runs too, alternating with this code's (ratio this/baseline)")
+                    help="another checkout: its cold runs too (static sizes and default-encoder pairs), alternating with this code's")
     ap.add_argument("--baseline-repeats", type=int, default=3, help="pairs per size with --baseline")
     args = ap.parse_args()
 
@@ -214,7 +214,7 @@ def main() -> None:
 
     # --- the default encoder --------------------------------------------------------------
     for m in args.default_n:
-        _default_encoder(out, work, pool.head(m), args.default_encoder, args.default_repeats)
+        _default_encoder(out, work, pool.head(m), args.default_encoder, args.default_repeats, args.baseline)
 
     # --- a million records, static ----------------------------------------------------------
     if args.million:
@@ -232,25 +232,41 @@ def main() -> None:
     print(json.dumps(out, indent=2))
 
 
-def _default_encoder(out: dict, work: Path, corpus: pl.DataFrame, encoder: str, repeats: int = 1) -> None:
+def _default_encoder(out: dict, work: Path, corpus: pl.DataFrame, encoder: str, repeats: int = 1,
+                     baseline: Path | None = None) -> None:
     """Cold ``score`` with ``encoder`` against its bare ``encode`` call, ``repeats`` pairs, alternating.
 
     The bare call's own time moves between runs on a shared machine by as much as the overhead measured,
-    so each pair's ratio is reported and the median of them.
+    so each pair's ratio is reported and the median of them. With ``baseline`` (another checkout), each
+    pair also times that code's cold run, before this code's in even pairs and after it in odd ones.
     """
     m = corpus.height
     path = work / f"corpus_default_{m}.parquet"
     corpus.write_parquet(path)
     pairs = []
-    for _ in range(max(1, repeats)):
+    command = ["score", str(path), "--encoder", encoder, "--quiet", "-o", str(work / "d.parquet")]
+    cache = work / f"cache_default_{m}"
+    for i in range(max(1, repeats)):
         bare = _bare_encode(encoder, corpus["text"].to_list())
-        cache = work / f"cache_default_{m}"
-        shutil.rmtree(cache, ignore_errors=True)
-        cold = _run(["score", str(path), "--encoder", encoder, "--quiet", "-o", str(work / "d.parquet")], cache)
-        pairs.append({**cold, "bare_encode_s": round(bare, 2), "ratio_to_bare_encode": round(cold["seconds"] / bare, 3),
-                      "load_avg": _load()})
+        old = None
+        for which in (("baseline", "this") if i % 2 == 0 else ("this", "baseline")):
+            if which == "baseline" and baseline is None:
+                continue
+            shutil.rmtree(cache, ignore_errors=True)
+            if which == "baseline":
+                old = _run(command, cache, code=baseline)
+            else:
+                cold = _run(command, cache)
+        pair = {**cold, "bare_encode_s": round(bare, 2), "ratio_to_bare_encode": round(cold["seconds"] / bare, 3),
+                "load_avg": _load()}
+        if old is not None:
+            pair.update({"baseline_s": old["seconds"], "ratio_to_baseline": round(cold["seconds"] / old["seconds"], 3),
+                         "baseline_ratio_to_bare_encode": round(old["seconds"] / bare, 3)})
+        pairs.append(pair)
     emit(out, f"default_cold_{m}", {"encoder": encoder, "records": m, **pairs[-1],
                                     "ratio_median": round(float(np.median([p["ratio_to_bare_encode"] for p in pairs])), 3),
+                                    **({"ratio_to_baseline_median": round(float(np.median(
+                                        [p["ratio_to_baseline"] for p in pairs])), 3)} if baseline else {}),
                                     "pairs": pairs,
                                     "stage_timings_s": _manifest(work / "d.parquet").get("timings_s")})
 
