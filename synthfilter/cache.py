@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from synthfilter.interrupts import check_interrupted
+
 #: Texts per chunk: encoded or scored, then committed, before the next.
 CHUNK = 2048
 #: SQLite's default limit on ``?`` parameters per statement is 999.
@@ -358,6 +360,7 @@ def cached_rows(
             bar = tqdm(total=len(texts), initial=len(texts) - len(todo), desc=description, unit="text")
         try:
             for start in range(0, len(todo), chunk):
+                check_interrupted()
                 part = todo[start : start + chunk]
                 values = np.asarray(compute([texts[i] for _, i in part]), dtype=store.dtype).reshape(len(part), -1)
                 if values.shape[1] != store.width:

@@ -56,8 +56,10 @@ class LazyGroup(click.Group):
             else:
                 original(message, category, filename, lineno, file, line)
 
+        from synthfilter.interrupts import remember_interrupts
+
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), remember_interrupts():
                 warnings.simplefilter("always", SynthfilterWarning)
                 warnings.showwarning = show
                 return super().invoke(ctx)

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from synthfilter.engine.base import Columns, PairCheck, RecordStage
+from synthfilter.interrupts import check_interrupted
 
 
 @dataclass
@@ -138,6 +139,7 @@ class LocalEngine:
                 for stage in starters:  # work that needs the texts alone begins before the earlier stages
                     stage.start(batch)
                 for stage in stages:
+                    check_interrupted()
                     batch.update(stage.process(batch))
                     if whole and on_stage_done is not None:
                         on_stage_done(stage, {k: v for k, v in batch.items() if k != "text"})
