@@ -98,7 +98,7 @@ class DetectorJob:
             return
         self._payload: bytes | None = pickle.dumps((scorer, self.texts, self.chunk), protocol=pickle.HIGHEST_PROTOCOL)
         # Sent and read on a thread, so that neither this process nor the child waits on a full pipe.
-        threading.Thread(target=self._talk, name="synthfilter-text-part", daemon=True).start()
+        threading.Thread(target=self._talk, name="synthfilter-detector-job", daemon=True).start()
 
     def _talk(self) -> None:
         assert self._process is not None and self._process.stdin is not None and self._process.stdout is not None
