@@ -10,8 +10,9 @@ machine; the load average is printed beside each. ``score`` runs as the user
 runs it, in a fresh process (``synthfilter score ... --quiet``), with its own
 empty cache folder for the cold runs, so start-up, reading and writing count.
 The baseline is the bare encoder's ``encode`` call on the same texts, in this
-process, without a cache. With ``--baseline``, the cold static runs are also
-timed against another checkout's code, in alternating pairs.
+process, without a cache. With ``--baseline``, the cold static runs and the
+default-encoder pairs are also timed against another checkout's code, in
+alternating order.
 
 Prints one JSON object per measurement and a summary at the end.
 """
