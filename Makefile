@@ -54,15 +54,23 @@ lm: setup
 test-lm: lm
 	$(BIN)/python -m pytest -q tests/test_lm_features.py tests/data/test_smollm2.py tests/data/test_gemma.py
 
-# Re-make the shipped detector from the packaged data alone: Gemma 3 270M continuations of the
-# first $(GEMMA_PROMPTS) seeded prompts (llama.cpp, resumable, deterministic for one llama.cpp build
-# only; about 1.5 h on one core, into ~/.cache/synthfilter/gemma), then the build (about 10 min)
-# into $(MODEL_OUT).
-GEMMA_PROMPTS ?= 2872
-MODEL_OUT ?= models/origin-v3
+# Re-make the shipped detectors from the packaged data alone: Gemma 3 270M continuations of the first
+# $(GEMMA_PROMPTS) seeded prompts and SmolLM2-135M-Instruct generations of the first $(SMOLLM2_PROMPTS)
+# (llama.cpp, resumable, deterministic for one llama.cpp build only; hours on one core, into
+# ~/.cache/synthfilter/gemma and .../smollm2), then the fast detector's build (about 15 min) into
+# $(MODEL_OUT), then the cascade's second stage on its held-out split (LM features, a few minutes) into
+# $(CASCADE_OUT).
+GEMMA_PROMPTS ?= 942
+SMOLLM2_PROMPTS ?= 1500
+MODEL_OUT ?= models/origin-v4
+CASCADE_OUT ?= models/origin-cascade-v2
 model: lm
 	$(BIN)/python scripts/generate_gemma.py --prompts $(GEMMA_PROMPTS)
-	$(BIN)/python models/build_origin_model.py --out $(MODEL_OUT)
+	$(BIN)/python scripts/generate_smollm2.py --prompts $(SMOLLM2_PROMPTS)
+	$(BIN)/python models/build_origin_model.py --gemma-prompts $(GEMMA_PROMPTS) \
+		--smollm2-prompts $(SMOLLM2_PROMPTS) --out $(MODEL_OUT)
+	$(BIN)/python scripts/train_cascade.py --fast-model $(MODEL_OUT) \
+		--heldout $(MODEL_OUT)/heldout_test.parquet --out $(CASCADE_OUT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

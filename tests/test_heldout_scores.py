@@ -1,9 +1,10 @@
 """Speed work changes no result: the held-out split scores as pinned in the fixture.
 
 The fixture (``tests/fixtures/heldout_scores_static.parquet``, made by
-``tests/fixtures/make_heldout_scores.py``) holds what ``score`` gave for the
-shipped model's held-out split with the static encoder before the throughput
-work. Ids and order must match, floats within 1e-6, and the near-duplicate
+``tests/fixtures/make_heldout_scores.py``) holds what ``score`` gave for
+``origin-v3``'s held-out split with that model and the static encoder before
+the throughput work (the model is named, so a new default detector leaves the
+comparison like with like). Ids and order must match, floats within 1e-6, and the near-duplicate
 clusters must be the same partition (labels may differ); also when the
 detector runs in a second process (:mod:`synthfilter.background`).
 """
@@ -19,7 +20,8 @@ import pytest
 from synthfilter.scoring import score
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SPLIT = Path(__file__).resolve().parent.parent / "models" / "origin-v3" / "heldout_test.parquet"
+MODEL = Path(__file__).resolve().parent.parent / "models" / "origin-v3"
+SPLIT = MODEL / "heldout_test.parquet"
 
 
 def _partition(labels: np.ndarray) -> set[tuple[int, ...]]:
@@ -35,7 +37,7 @@ def pinned_and_now(request, tmp_path_factory):
     pinned = pl.read_parquet(FIXTURES / "heldout_scores_static.parquet")
     corpus = pl.read_parquet(SPLIT).select("id", "text")
     if request.param == "one process":
-        return pinned, score(corpus, encoder="static", seed=0)
+        return pinned, score(corpus, encoder="static", seed=0, model=MODEL)
     import synthfilter.background
     import synthfilter.stages.records
 
@@ -52,7 +54,7 @@ def pinned_and_now(request, tmp_path_factory):
         # as with a corpus encoder other than the detector's (MiniLM): the detector runs in the second process
         patch.setattr(synthfilter.stages.records.OriginRecordStage, "reuses_embeddings", lambda self: False)
         patch.setattr(synthfilter.background, "DetectorJob", CountedJob)
-        now = score(corpus, encoder="static", seed=0)
+        now = score(corpus, encoder="static", seed=0, model=MODEL)
     assert len(started) == 1 and started[0].failure is None and started[0]._process.poll() is not None
     return pinned, now
 

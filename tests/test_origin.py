@@ -162,7 +162,7 @@ def test_calibrated_probabilities_stay_inside_zero_one(small_model, sample):
 
 
 # ------------------------------------------------------------------------------ content hash and tampering
-SHIPPED_ID = "origin-v3@64fd5148ea3b"
+SHIPPED_ID = "origin-v4@204bdae1d04e"
 
 
 def _copy_shipped(tmp_path):
@@ -180,7 +180,7 @@ def test_shipped_model_id_is_its_content_hash_and_the_docs_name_it():
     assert model.model_id_ == SHIPPED_ID
     assert model._content_digest().startswith(SHIPPED_ID.split("@")[1])
     root = Path(__file__).resolve().parent.parent
-    assert SHIPPED_ID in (root / "models" / "origin-v3" / "MODEL_CARD.md").read_text()
+    assert SHIPPED_ID in (root / "models" / "origin-v4" / "MODEL_CARD.md").read_text()
 
 
 def test_a_model_json_edited_after_saving_is_refused(tmp_path):
@@ -279,4 +279,4 @@ def test_previous_format_models_get_an_id_from_their_whole_content(tmp_path):
     doc["share_calibration"]["p_human"] = [p + 0.3 for p in doc["share_calibration"]["p_human"]]
     (folder / "model.json").write_text(json.dumps(doc))
     second = OriginScorer.load(folder).model_id_
-    assert first != second and first != SHIPPED_ID and first.startswith("origin-v3@")
+    assert first != second and first != SHIPPED_ID and first.startswith("origin-v4@")

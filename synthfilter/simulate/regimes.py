@@ -216,7 +216,7 @@ class SynthfilterRegime(_RebuildRegime):
         generators (a zero-shot test on n-gram text). A fitted scorer is used
         as given. Measured with the defaults (seed 0): the in-loop detector
         reaches AUROC 0.997-0.999 on the candidates (its n-gram likelihood
-        block recognises n-gram text); the shipped ``origin-v3`` scores the
+        block recognises n-gram text); ``origin-v3`` (shipped then) scores the
         n-gram samples about as human as fresh Brown paragraphs (mean AUROC
         0.43; 0.47 with ``origin-v2``), so under it the rebuild filters
         almost nothing.

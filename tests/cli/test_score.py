@@ -120,7 +120,7 @@ def test_default_run_uses_the_shipped_detector_offline(tmp_path, monkeypatch):
     share = manifest["origin"]["synthetic_share"]
     true_share = source["label"].mean()
     assert share["low"] - 0.05 <= true_share <= share["high"] + 0.05
-    assert manifest["origin"]["model"].startswith("origin-v3@")
+    assert manifest["origin"]["model"].startswith("origin-v4@")
     assert manifest["encoder"].startswith("minilm:")
 
 
