@@ -1,18 +1,18 @@
 """The cascade (``score --detector fast|cascade|full``): accuracy on unseen generators, and cost.
 
 ``--part accuracy``: leave-one-generator-out (LOGO) on the records and the
-document-group split of ``scripts/train_cascade.py`` (origin-v3's held-out
-split sampled per source, plus the SmolLM2-135M-Instruct generations; train /
-calib / test = 40 / 30 / 30 % of document groups). For each generator G
-(ChatGPT, Gemma, SmolLM2, both SmolLM2 modes together) a cascade is trained
-on train without G, its band and calibrations chosen on calib without G, and
-tested on the test split's human records and G. The fast detector inside is
-one that never saw G where one is given: ``--fast-without G=FOLDER`` (Gemma
-also ``--no-gemma-model FOLDER``; builds from
-``benchmarks/origin/logo_third_generator.py``); SmolLM2, origin-v3. Without
-one for ChatGPT, its row uses origin-v3 and says
+document-group split of ``scripts/train_cascade.py`` (the shipped fast
+detector's held-out split sampled per source: with origin-v4, ChatGPT, Gemma
+and SmolLM2 among the machine sources; train / calib / test = 40 / 30 / 30 %
+of document groups). For each generator G (ChatGPT, Gemma, SmolLM2, both
+SmolLM2 modes together) a cascade is trained on train without G, its band
+and calibrations chosen on calib without G, and tested on the test split's
+human records and G. The fast detector inside is one that never saw G where
+one is given: ``--fast-without G=FOLDER`` (Gemma also ``--no-gemma-model
+FOLDER``; builds from ``benchmarks/origin/logo_third_generator.py``). Without
+one, its row uses the shipped detector and says
 ``fast_detector_saw_generator: true``. Compared on the same test records: the
-fast detector alone, origin-v3 (which saw ChatGPT and Gemma), and the TF-IDF
+fast detector alone, the shipped one (which saw every generator), and the TF-IDF
 character 1-4-gram baseline
 (:class:`synthfilter.training.CharTfidfBaseline`) trained on the same train
 records without G. AUROC and TPR at 1 % FPR rank by ``synthetic_score``
@@ -24,7 +24,7 @@ side out of domain, on the same records and split. Leave-one-human-domain-out
 user turns) a cascade is trained on train without that source's records, its
 band and calibrations chosen on calib without them, and tested on the test
 split's records of that source against all the test split's machine text
-(ChatGPT, Gemma, SmolLM2), beside origin-v3 (the fast part here: it trained on
+(ChatGPT, Gemma, SmolLM2), beside the shipped detector (the fast part here: it trained on
 every one of these human sources, and no build without one exists) and the
 TF-IDF baseline trained on the same train records without the source; the
 same test records scored by a second stage trained on every source give the
@@ -35,7 +35,7 @@ human side chitchat alone, the clean sources (Brown, SpamAssassin, chitchat)
 and the clean sources plus the ShareGPT user turns. Besides AUROC and TPR at
 1 % FPR it reports the false-positive rate at the operating threshold
 (``p_synthetic`` >= 0.5) per human source and mode. LM features of texts
-not yet cached are computed (about 0.7 s each): only the chitchat blocks.
+not yet cached are computed (about 0.7 s each).
 
 ``--part throughput``: records/s of ``synthfilter score`` (fresh processes,
 default encoder, each run with an empty cache folder so nothing is reused:
@@ -47,7 +47,8 @@ this checkout with ``--detector``. Reports wall time, records/s, ratios to
 ``fast`` and the load average around each run.
 
     nice -n 19 python benchmarks/origin/cascade_bench.py --part accuracy \
-        --no-gemma-model ~/.cache/synthfilter/bench/origin-no-gemma
+        --fast-without sharegpt_chatgpt=<gemma_smollm2 build> --fast-without gemma=<chatgpt_smollm2 build> \
+        --fast-without smollm2=<chatgpt_gemma build>
     nice -n 19 python benchmarks/origin/cascade_bench.py --part throughput --records 300 --base-commit f75ef39
     nice -n 19 python benchmarks/origin/cascade_bench.py --part domains --chitchat 360
 """
@@ -65,6 +66,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -84,20 +86,31 @@ OUT = ROOT / "benchmarks" / "origin" / "results" / "cascade.json"
 DOMAINS_OUT = ROOT / "benchmarks" / "origin" / "results" / "cascade_domains.json"
 
 
+def shipped_fast() -> tuple[Any, str]:
+    """The shipped fast detector and its name (``origin-v4``)."""
+    model = load_model()
+    return model, model.model_id_.split("@")[0]
+
+
+def trained_on(model: Any) -> set[str]:
+    """The sources a saved fast detector was trained on (from its ``model.json`` metadata)."""
+    return set(getattr(model, "metadata_", {}).get("training_data", {}).get("sources", ()))
+
+
 def accuracy(without: dict[str, Path], per_source: int, seed: int) -> dict:
     """The LOGO part; ``without[G]`` is a fast detector folder built without generator G."""
     from synthfilter.lm_features import LMFeatures
     from synthfilter.training import CharTfidfBaseline
 
-    data = cascade_data(per_source, 600, seed, cached_only=True)
+    data = cascade_data(per_source, 600, seed)
     lm = LMFeatures()
-    v3 = load_model()
-    fast_models = {"origin-v3": v3}
-    unseen: dict[str, str | None] = {"gemma": None, "smollm2": "origin-v3", "sharegpt_chatgpt": None}
+    shipped, name = shipped_fast()
+    fast_models = {name: shipped}
+    unseen: dict[str, str | None] = {g: (None if g in trained_on(shipped) else name) for g in GENERATORS}
     for gen, folder in without.items():
-        name = "origin-no-gemma" if gen == "gemma" else f"origin-no-{gen}"
-        fast_models[name] = load_model(folder)
-        unseen[gen] = name
+        without_name = "origin-no-gemma" if gen == "gemma" else f"origin-no-{gen}"
+        fast_models[without_name] = load_model(folder)
+        unseen[gen] = without_name
     out: dict = {"records": {f"{s}/{sp}": n for s, sp, n in
                              data.group_by("source", "split").len().sort("source", "split").rows()},
                  "lm": lm.lm_id}
@@ -105,7 +118,7 @@ def accuracy(without: dict[str, Path], per_source: int, seed: int) -> dict:
         train = data.filter((pl.col("split") == "train") & (pl.col("source") != gen))
         calib = data.filter((pl.col("split") == "calib") & (pl.col("source") != gen))
         test = data.filter((pl.col("split") == "test") & ((pl.col("label") == 0) | (pl.col("source") == gen)))
-        fast_name = unseen[gen] or "origin-v3"
+        fast_name = unseen[gen] or name
         cascade = CascadeDetector(fast_model=fast_models[fast_name], lm=lm, seed=seed).fit(
             train["text"].to_list(), train["label"].to_numpy(), calib_texts=calib["text"].to_list(),
             calib_y=calib["label"].to_numpy(), calib_groups=calib["group"].to_list())
@@ -121,7 +134,7 @@ def accuracy(without: dict[str, Path], per_source: int, seed: int) -> dict:
                            "lm_fraction": round(res.lm_fraction, 4),
                            "lm_fraction_of_generator": round(float(res.lm_scored[y == 1].mean()), 4),
                            "lm_fraction_of_humans": round(float(res.lm_scored[y == 0].mean()), 4)}
-        entry["origin-v3"] = {**metrics(y, v3.decision_function(texts)), "saw_generator": gen != "smollm2"}
+        entry[name] = {**metrics(y, shipped.decision_function(texts)), "saw_generator": gen in trained_on(shipped)}
         tfidf = CharTfidfBaseline().fit(train["text"].to_list(), train["label"].to_numpy())
         entry["tfidf_baseline"] = {**metrics(y, tfidf.predict_proba(texts)[:, 1]), "saw_generator": False,
                                    "trained_on": "the same train records without the generator"}
@@ -192,15 +205,15 @@ def domains(per_source: int, seed: int, chitchat_n: int) -> dict:
     from synthfilter.lm_features import LMFeatures
     from synthfilter.training import CharTfidfBaseline
 
-    data = cascade_data(per_source, 600, seed, cached_only=True)
+    data = cascade_data(per_source, 600, seed)
     data = data.with_columns(pl.col("label").cast(pl.Int64))
     lm = LMFeatures()
-    v3 = load_model()
+    v3, name = shipped_fast()
     out: dict = {"records": {f"{s}/{sp}": n for s, sp, n in
                              data.group_by("source", "split").len().sort("source", "split").rows()},
                  "lm": lm.lm_id, "fast_detector": v3.model_id_,
                  "fast_detector_saw_domain": True,
-                 "note": "the fast detector inside (origin-v3) trained on every human domain of the held-out "
+                 "note": f"the fast detector inside ({name}) trained on every human domain of the held-out "
                          "split (Brown, SpamAssassin, ShareGPT user turns), never on chitchat; only the second "
                          "stage, its band and its calibrations are fitted without the left-out domain"}
 
@@ -225,7 +238,7 @@ def domains(per_source: int, seed: int, chitchat_n: int) -> dict:
         entry: dict = {"n_machine": int(y.sum()), "n_human": int((y == 0).sum()), "band": list(cascade.band_),
                        "calibration_band_fraction": round(cascade.calibration_band_fraction_, 4),
                        **_scored(cascade, texts, raw, y, source)}
-        entry["origin-v3"] = {**_breakdown(y, source, raw, v3.calibrate(raw)), "saw_domain": True}
+        entry[name] = {**_breakdown(y, source, raw, v3.calibrate(raw)), "saw_domain": True}
         tfidf = CharTfidfBaseline().fit(train["text"].to_list(), train["label"].to_numpy())
         p_tfidf = tfidf.predict_proba(texts)[:, 1]
         entry["tfidf_baseline"] = {**_breakdown(y, source, p_tfidf, p_tfidf), "saw_domain": False,
@@ -277,7 +290,7 @@ def domains(per_source: int, seed: int, chitchat_n: int) -> dict:
         "cascade": shipped.model_id_, "band": list(shipped.band_), "n_machine": int(y.sum()),
         "sample": f"{chats.height} chitchat blocks, one per conversation (seed {seed}), against the cascade "
                   "split's test records (machine: ChatGPT, Gemma, SmolLM2; human: Brown, SpamAssassin, "
-                  "ShareGPT user turns); fast = origin-v3; the TF-IDF baseline trained on the whole train split",
+                  "ShareGPT user turns); fast = " + name + "; the TF-IDF baseline trained on the whole train split",
         "lm_cost": lm_cost, "per_human_source": {m: results["shipped"][m]["per_human_source"] for m in modes},
         "human_sets": table}
     return out
@@ -305,7 +318,7 @@ def _score_run(python: str, cwd: Path, corpus: Path, extra: list[str]) -> dict:
 
 
 def throughput(records: int, seed: int, base_commit: str | None) -> dict:
-    held = pl.read_parquet(ROOT / "models" / "origin-v3" / "heldout_test.parquet")
+    held = pl.read_parquet(ROOT / "models" / "origin-v4" / "heldout_test.parquet")
     sample = held.sample(records, seed=seed + 1).select("id", "text")
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix="cascade-corpus-") as tmp:

@@ -1,38 +1,41 @@
 """Does another training generator help the fast detector find one it never saw?
 
     PYTHONPATH=. nice -n 19 python benchmarks/origin/logo_third_generator.py \\
-        --work ~/.cache/synthfilter/bench/logo3 --out benchmarks/origin/results/logo_third_generator.json
+        --work ~/.cache/synthfilter/bench/logo3 --out benchmarks/origin/results/logo_third_generator_v4.json \\
+        --variants gemma_smollm2 chatgpt_smollm2 chatgpt_gemma all_three   # all_three: re-make origin-v4
 
 Builds of the fast detector made by ``models/build_origin_model.py
---skip-loso`` with the shipped model's settings, per-source count and seed,
-on the same human sources, differing only in their machine sources:
+--skip-loso`` with the shipped model's settings, per-source count, seed and
+generations (the Gemma continuations of the first ``--gemma-prompts`` and the
+SmolLM2 generations of the first ``--smollm2-prompts`` prompts of their
+seeded lists; ``scripts/generate_gemma.py`` / ``generate_smollm2.py
+--prompts N`` make them), on the same human sources, differing only in their
+machine sources (``--variants``):
 
-- ``chatgpt_only``: every source but Gemma (ChatGPT is the only machine
-  source: the build the fast detector's leave-Gemma-out figures used);
-- ``chatgpt_smollm2``: the same corpus plus the SmolLM2 generations of the
-  first ``--smollm2-prompts`` (1,500) prompts of its seeded list
-  (``scripts/generate_smollm2.py --prompts 1500`` makes them;
-  ``synthfilter.data.load_smollm2``: raw continuations and chat tasks);
-- ``smollm2_only``: the human sources and SmolLM2 (neither ChatGPT nor Gemma);
+- ``chatgpt_only``: ChatGPT is the only machine source;
+- ``chatgpt_smollm2``: ChatGPT and SmolLM2 (Gemma left out);
+- ``smollm2_only``: SmolLM2 alone (neither ChatGPT nor Gemma);
+- ``chatgpt_gemma``: ChatGPT and Gemma (SmolLM2 left out; origin-v3's sources);
+- ``gemma_smollm2``: Gemma and SmolLM2 (ChatGPT left out);
+- ``all_three``: the shipped origin-v4's corpus.
 
-and, once ``scripts/generate_gemma.py`` has made the Gemma cache
-(``--variants``): ``chatgpt_gemma`` (the shipped model's sources),
-``gemma_smollm2`` (ChatGPT left out) and ``all_three``.
+Every source's records go to the split of their document group
+(``synthfilter.data.corpus.assign_splits``; a generation's group is its
+prompt's document), so none of the train or calibration records shares a
+document with a test record.
 
-SmolLM2 records go to the split of their prompt's document group, as every
-source's do (``synthfilter.data.corpus.assign_splits``), so none of the
-train or calibration records shares a document with a test record.
-
-Each build, and the shipped origin-v3 (ChatGPT and Gemma), is tested on
-each generator, marked seen or not (the figure that matters is the unseen
-one; the seen ones are the in-distribution reference): the Gemma and ChatGPT paragraphs of the
-shipped model's held-out split (``models/origin-v3/heldout_test.parquet``)
-and the test-split SmolLM2 paragraphs, against that held-out split's human
-paragraphs, all of them and the clean ones (Brown, SpamAssassin; the
-ShareGPT user turns often paste model output). AUROC and TPR at 1 % FPR rank
-by the uncalibrated ``synthetic_score``; the generator's mean calibrated
-``p_synthetic``, its share at ``p_synthetic >= 0.5`` and the humans'
-false-positive rate there show the threshold.
+Each build, origin-v3 (ChatGPT and re-made Gemma of another llama.cpp build)
+and origin-v4 are tested on each generator of origin-v4's held-out split
+(``models/origin-v4/heldout_test.parquet``), marked seen or not (the figure
+that matters is the unseen one; the seen ones are the in-distribution
+reference), against that split's human paragraphs, all of them and the
+clean ones (Brown, SpamAssassin; the ShareGPT user turns often paste model
+output). AUROC and TPR at 1 % FPR rank by the uncalibrated
+``synthetic_score``; the generator's mean calibrated ``p_synthetic``, its
+share at ``p_synthetic >= 0.5`` and the humans' false-positive rate there
+show the threshold. (Result files written before origin-v4 used origin-v3's
+held-out split plus the test-split SmolLM2 paragraphs, and appended the
+SmolLM2 records to the corpus without its per-source draw.)
 
 The models are written under ``--work`` (not shipped), in folders named by
 a digest of their training corpus, so a build is reused only for the same
@@ -57,18 +60,19 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from synthfilter.data.corpus import CORPUS_COLUMNS, assign_splits, build_corpus, write_corpus  # noqa: E402
-from synthfilter.data.schema import SOURCES  # noqa: E402
-from synthfilter.data.smollm2 import load_smollm2  # noqa: E402
+from synthfilter.data.corpus import build_corpus, write_corpus  # noqa: E402
+from synthfilter.data.schema import HUMAN_SOURCES  # noqa: E402
+from synthfilter.data import gemma, smollm2  # noqa: E402
 from synthfilter.evaluation import tpr_at_fpr  # noqa: E402
 from synthfilter.origin import load_model  # noqa: E402
 
-HELDOUT = ROOT / "models" / "origin-v3" / "heldout_test.parquet"
+ORIGIN_V3 = ROOT / "models" / "origin-v3"
+HELDOUT = ROOT / "models" / "origin-v4" / "heldout_test.parquet"
 CLEAN_HUMANS = ("brown", "spamassassin")
 
 
 GENERATORS = ("gemma", "sharegpt_chatgpt", "smollm2")
-HUMANS = tuple(source for source in SOURCES if source not in ("gemma", "sharegpt_chatgpt"))
+HUMANS = HUMAN_SOURCES
 #: Machine sources of each build; the ones with Gemma need the Gemma generation cache.
 VARIANTS: dict[str, tuple[str, ...]] = {
     "chatgpt_only": ("sharegpt_chatgpt",),
@@ -78,32 +82,19 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "gemma_smollm2": ("gemma", "smollm2"),
     "all_three": ("sharegpt_chatgpt", "gemma", "smollm2"),
 }
-DEFAULT_VARIANTS = ("chatgpt_only", "chatgpt_smollm2", "smollm2_only")
+DEFAULT_VARIANTS = ("gemma_smollm2", "chatgpt_smollm2", "chatgpt_gemma")
 
 
-#: SmolLM2 generations used by default: those of the first 1,500 prompts of its seeded list.
-SMOLLM2_PROMPTS = 1500
 
 
-def smollm2_records(prompts: int) -> pl.DataFrame:
-    """The cleaned SmolLM2 paragraphs of the first ``prompts`` prompts, each in its prompt document's split."""
-    frame = load_smollm2(prompts=prompts)
-    return assign_splits(frame).select(CORPUS_COLUMNS).unique("id", keep="first", maintain_order=True)
+def training_corpus(machines: tuple[str, ...], per_source: int, seed: int, smollm2_prompts: int,
+                    gemma_prompts: int) -> pl.DataFrame:
+    """The human sources and ``machines``, drawn as the shipped model's build draws them.
 
-
-def training_corpus(machines: tuple[str, ...], per_source: int, seed: int, smollm2_prompts: int) -> pl.DataFrame:
-    """The human sources and ``machines``, drawn as the shipped model's build draws them."""
-    frame = build_corpus(per_source=per_source, seed=seed,
-                         sources=[*HUMANS, *(m for m in machines if m != "smollm2")])
-    if "smollm2" in machines:
-        smol = smollm2_records(smollm2_prompts)
-        smol = smol.filter(~pl.col("id").is_in(frame["id"].implode())).cast(frame.schema)
-        order = {"train": 0, "calib": 1, "test": 2}
-        frame = pl.concat([frame, smol]).sort(pl.col("split").replace_strict(order, return_dtype=pl.Int8),
-                                              "source", "id")
-    if "gemma" in machines and not (frame["source"] == "gemma").any():
-        raise SystemExit("no Gemma generations in the cache: run scripts/generate_gemma.py first")
-    return frame
+    ``all_three`` is the shipped build's corpus; each other variant is it without one or two generators.
+    """
+    return build_corpus(per_source=per_source, seed=seed, sources=[*HUMANS, *machines],
+                        gemma_prompts=gemma_prompts, smollm2_prompts=smollm2_prompts)
 
 
 def build(name: str, corpus: pl.DataFrame, work: Path, per_source: int, seed: int) -> tuple[Path, float | None]:
@@ -126,15 +117,13 @@ def build(name: str, corpus: pl.DataFrame, work: Path, per_source: int, seed: in
     return out, round(time.perf_counter() - start, 1)
 
 
-def test_records(smollm2_prompts: int) -> pl.DataFrame:
-    """origin-v3's held-out split with the test-split SmolLM2 paragraphs added."""
-    test = pl.read_parquet(HELDOUT)
-    smol = smollm2_records(smollm2_prompts).filter(pl.col("split") == "test").select(test.columns).cast(test.schema)
-    return pl.concat([test.filter(pl.col("source") != "smollm2"), smol])
+def test_records() -> pl.DataFrame:
+    """The shipped detector's held-out split (all three generators)."""
+    return pl.read_parquet(HELDOUT)
 
 
-def by_generator(model_dir: Path | None, seen: tuple[str, ...], test: pl.DataFrame) -> dict:
-    """Each generator of ``test`` against its humans, for one model (the shipped one for ``None``)."""
+def by_generator(model_dir: Path, seen: tuple[str, ...], test: pl.DataFrame) -> dict:
+    """Each generator of ``test`` against its humans, for one model."""
     from sklearn.metrics import roc_auc_score
 
     model = load_model(model_dir)
@@ -165,22 +154,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="JSON result file.")
     ap.add_argument("--per-source", type=int, default=9000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--smollm2-prompts", type=int, default=SMOLLM2_PROMPTS,
+    ap.add_argument("--smollm2-prompts", type=int, default=smollm2.ORIGIN_V4_PROMPTS,
                     help="SmolLM2 generations of the first N prompts of its seeded list (scripts/generate_smollm2.py)")
+    ap.add_argument("--gemma-prompts", type=int, default=gemma.ORIGIN_V4_PROMPTS,
+                    help="Gemma continuations of the first N prompts of its seeded list (scripts/generate_gemma.py)")
     ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(DEFAULT_VARIANTS),
                     help="builds to make (those with gemma need its generation cache)")
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     result: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                 "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
-                    "per_source": args.per_source, "seed": args.seed, "smollm2_prompts": args.smollm2_prompts}
-    built = {name: training_corpus(VARIANTS[name], args.per_source, args.seed, args.smollm2_prompts)
-             for name in args.variants}
+                    "per_source": args.per_source, "seed": args.seed, "smollm2_prompts": args.smollm2_prompts,
+                    "gemma_prompts": args.gemma_prompts}
+    built = {name: training_corpus(VARIANTS[name], args.per_source, args.seed, args.smollm2_prompts,
+                                   args.gemma_prompts) for name in args.variants}
     result["training_records"] = {
         name: {f"{s}/{sp}": n for s, sp, n in c.group_by("source", "split").len().sort("source", "split").rows()}
         for name, c in built.items()}
-    test = test_records(args.smollm2_prompts)
-    result["by_generator"] = {"origin-v3": by_generator(None, VARIANTS["chatgpt_gemma"], test)}
+    test = test_records()
+    result["by_generator"] = {"origin-v3": by_generator(ORIGIN_V3, VARIANTS["chatgpt_gemma"], test),
+                              "origin-v4": by_generator(HELDOUT.parent, VARIANTS["all_three"], test)}
     result["build_seconds"] = {}
     for name, corpus in built.items():
         folder, seconds = build(name, corpus, args.work, args.per_source, args.seed)
