@@ -67,7 +67,7 @@ from synthfilter.data.chitchat import load_chitchat  # noqa: E402
 from synthfilter.origin import load_model  # noqa: E402
 from synthfilter.share import ShareCalibration, estimate_share  # noqa: E402
 
-HELDOUT = ROOT / "models" / "origin-v3" / "heldout_test.parquet"
+HELDOUT = ROOT / "models" / "origin-v4" / "heldout_test.parquet"
 
 
 def split_by_group(frame: pl.DataFrame, seed: int, gold_fraction: float) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -158,10 +158,14 @@ def dump(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="default", help="Detector folder (default: the shipped origin-v3).")
+    ap.add_argument("--model", default="default", help="Detector folder (default: the shipped origin-v4).")
     ap.add_argument("--heldout", type=Path, default=HELDOUT, help="Held-out split with machine text (label 1).")
     ap.add_argument("--machine-sources", nargs="*", default=None,
                     help="Machine sources of the held-out split to mix in (default: all).")
+    ap.add_argument("--machine-corpus", type=Path, default=None,
+                    help="Take the --machine-sources records from this built corpus, every split (e.g. "
+                         "logo_third_generator.py's corpus_<variant>.parquet): for a model built without those "
+                         "generators all their text is unseen, which gives larger pools than the held-out split.")
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.1, 0.3, 0.6])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--size", type=int, default=1000, help="Records per mix.")
@@ -179,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     base: ShareCalibration = model.share_calibration_
     heldout = pl.read_parquet(args.heldout)
     machine = heldout.filter(pl.col("label") == 1)
+    if args.machine_corpus is not None:  # every split: a model built without these generators saw none of it
+        if not args.machine_sources:
+            raise SystemExit("--machine-corpus needs --machine-sources (the generators the model never saw)")
+        machine = pl.read_parquet(args.machine_corpus).filter(pl.col("label") == 1)
     if args.machine_sources:
         machine = machine.filter(pl.col("source").is_in(args.machine_sources))
     if args.cascade_mode:
@@ -251,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": model.model_id_,
         "machine_sources": sorted(set(machine["source"].to_list())),
         "machine_pool": int(machine.height),
+        "machine_corpus": None if args.machine_corpus is None else str(args.machine_corpus),
         "calibration": {"m1": round(base.mean_machine, 4), "m0": round(base.mean_human, 4)},
         "pools": {d: {"corpus_pool": int(v["p"].size), "corpus_mean_p": round(float(v["p"].mean()), 4),
                       "gold_pool": int(v["p_gold"].size), "gold_mean_p": round(float(v["p_gold"].mean()), 4)}
