@@ -40,10 +40,10 @@ def test_with_gold_human_refuses_too_little_or_invalid_gold(gold):
 
 
 def test_without_gold_the_estimate_is_unchanged():
-    """Pinned before the gold correction existed (shipped model, its held-out scores)."""
+    """Pinned before the gold correction existed (origin-v3, its held-out scores)."""
     from synthfilter.origin import load_model
 
-    model = load_model()
+    model = load_model(HELDOUT.parent)
     p = pl.read_parquet(HELDOUT_SCORES).get_column("p_synthetic").to_numpy()
     est = model.estimate_share(p)
     assert (est.share, est.low, est.high) == pytest.approx((0.390021, 0.368572, 0.409757), abs=5e-7)

@@ -113,25 +113,22 @@ def load_sources(
         frames.append(load_brown(cache_dir))
     if "spamassassin" in wanted:
         frames.append(load_spamassassin(cache_dir))
-    if "gemma" in wanted:
-        gemma = load_gemma(gemma_path, cache_dir, prompts=gemma_prompts)
-        if gemma.height == 0:
-            where = Path(gemma_path) if gemma_path is not None else gemma_cache_path(cache_dir)
-            raise SourceUnavailableError(
-                f"no Gemma continuations in {where}; generate them first with "
-                "`pip install -e .[lm] && python scripts/generate_gemma.py` (resumable, about 2 s per "
-                "continuation per core), or leave the source out"
-            )
-        frames.append(gemma)
-    if "smollm2" in wanted:
-        smollm2 = load_smollm2(smollm2_path, cache_dir, prompts=smollm2_prompts)
-        if smollm2.height == 0:
-            where = Path(smollm2_path) if smollm2_path is not None else smollm2_cache_path(cache_dir)
-            raise SourceUnavailableError(
-                f"no SmolLM2 generations in {where}; generate them first with "
-                "`make lm && python scripts/generate_smollm2.py` (resumable), or leave the source out"
-            )
-        frames.append(smollm2)
+    generated = {  # source: loader, cache path given, its default, prompt pin, what it holds, how to make it
+        "gemma": (load_gemma, gemma_path, gemma_cache_path, gemma_prompts, "Gemma continuations",
+                  "`pip install -e .[lm] && python scripts/generate_gemma.py` (resumable, about 2 s per "
+                  "continuation per core)"),
+        "smollm2": (load_smollm2, smollm2_path, smollm2_cache_path, smollm2_prompts, "SmolLM2 generations",
+                    "`make lm && python scripts/generate_smollm2.py` (resumable)"),
+    }
+    for source, (load, path, default_path, prompts, what, how) in generated.items():
+        if source not in wanted:
+            continue
+        frame = load(path, cache_dir, prompts=prompts)
+        if frame.height == 0:
+            where = Path(path) if path is not None else default_path(cache_dir)
+            raise SourceUnavailableError(f"no {what} in {where}; generate them first with {how}, "
+                                         "or leave the source out")
+        frames.append(frame)
     return pl.concat(frames) if frames else pl.DataFrame(schema=RECORD_SCHEMA)
 
 

@@ -9,7 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-SPLIT = Path(__file__).resolve().parents[2] / "models" / "origin-v3" / "heldout_test.parquet"
+#: The model the pinned held-out scores were made with (tests/fixtures/heldout_scores_static.parquet).
+ORIGIN_V3 = Path(__file__).resolve().parents[2] / "models" / "origin-v3"
+SPLIT = ORIGIN_V3 / "heldout_test.parquet"
 #: Shard sizes: unequal, so that batches straddle shard ends; the third shard is JSONL.
 SHARD_BOUNDS = (0, 1400, 2900, 4300, 6209)
 
@@ -49,11 +51,11 @@ def heldout_shards(tmp_path_factory, heldout) -> Path:
 
 @pytest.fixture(scope="session")
 def ray_scores_dir(ray_cluster, heldout_shards, tmp_path_factory) -> Path:
-    """The held-out shards scored on Ray (static encoder, shipped model, texts kept)."""
+    """The held-out shards scored on Ray (static encoder, origin-v3 as the pinned scores were, texts kept)."""
     from tests.conftest import run_cli
 
     out = tmp_path_factory.mktemp("ray-scores") / "scores"
-    result = run_cli("score", heldout_shards, "--engine", "ray", "--encoder", "static", "--keep", "text",
-                     "-o", out, "--quiet")
+    result = run_cli("score", heldout_shards, "--engine", "ray", "--encoder", "static", "--model", ORIGIN_V3,
+                     "--keep", "text", "-o", out, "--quiet")
     assert result.exit_code == 0, result.output
     return out

@@ -1,7 +1,7 @@
 """``--engine ray`` on a real local Ray cluster gives the local engine's answers.
 
-The corpus is the shipped model's 6,209 held-out paragraphs cut into 4 shards.
-The local engine's scores for it are pinned in
+The corpus is origin-v3's 6,209 held-out paragraphs cut into 4 shards, scored
+with origin-v3. The local engine's scores for it are pinned in
 ``tests/fixtures/heldout_scores_static.parquet`` (``tests/test_heldout_scores.py``
 checks that the local engine still gives them), so the Ray run is compared
 with them instead of paying for a second local run of the detector.
@@ -24,6 +24,7 @@ from synthfilter.shards import read_sharded
 from tests.conftest import run_cli
 
 PINNED = Path(__file__).resolve().parents[1] / "fixtures" / "heldout_scores_static.parquet"
+ORIGIN_V3 = Path(__file__).resolve().parents[2] / "models" / "origin-v3"  # the model the pinned scores used
 
 
 def _partition(labels: np.ndarray) -> set[tuple[int, ...]]:
@@ -143,9 +144,11 @@ def test_a_worker_killed_mid_run_gives_the_same_output(ray_cluster, heldout_shar
 
 def test_rebuild_on_ray_makes_the_local_decisions(ray_cluster, ray_scores_dir, tmp_path):
     policy = RebuildPolicy(max_synthetic=0.1, seed=0)
-    local = rebuild(read_sharded(ray_scores_dir), policy=policy, candidate_names=[str(ray_scores_dir)])
+    local = rebuild(read_sharded(ray_scores_dir), policy=policy, candidate_names=[str(ray_scores_dir)],
+                    model=ORIGIN_V3)
     out = tmp_path / "train"
-    result = run_cli("rebuild", ray_scores_dir, "--engine", "ray", "--max-synthetic", "0.1", "-o", out, "--quiet")
+    result = run_cli("rebuild", ray_scores_dir, "--engine", "ray", "--model", ORIGIN_V3, "--max-synthetic", "0.1",
+                     "-o", out, "--quiet")
     assert result.exit_code == 0, result.output
     decisions = pl.read_parquet(out / "_decisions.parquet")
     assert decisions.equals(local.decisions)
