@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         "--prompts",
         type=int,
         default=None,
-        help="only the first N prompts of the seeded list (origin-v3 used the first 2872: see the model card)",
+        help="only the first N prompts of the seeded list (origin-v4 used the first 942, origin-v3 2872: see the model cards)",
     )
     args = parser.parse_args(argv)
     try:
