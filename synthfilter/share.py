@@ -366,6 +366,70 @@ def estimate_share(
     )
 
 
+def machine_side_check(
+    p_synthetic: np.ndarray,
+    estimate: ShareEstimate,
+    calibration: ShareCalibration,
+    p_gold: np.ndarray,
+    *,
+    groups: Sequence[Hashable] | np.ndarray | None = None,
+    seed: int = 0,
+) -> dict:
+    """Does a gold-human estimate's machine side hold? Compare it with the gold-mixture estimate.
+
+    The gold-human correction takes the machine side (``m1``) from the
+    detector's held-out data. Machine text of a generator the detector never
+    saw scores lower, so the estimate reads low, and its interval does not
+    show it. The gold-mixture estimate needs no machine side; when its whole
+    interval lies above the gold-human interval, the two disagree beyond
+    their noise, and the machine side is the likely cause. On the project's
+    benchmarks (chitchat humans, 10 mixes per share of 0-0.6, 100 or 500
+    gold records) this never fired with generators the detector knows, and
+    fired in 60-90 % of the mixes at share 0.6 with an unseen small
+    generator (Gemma) and in 40-100 % with an unseen ChatGPT.
+
+    Parameters
+    ----------
+    p_synthetic : numpy.ndarray
+        The corpus's calibrated probabilities.
+    estimate : ShareEstimate
+        Its gold-human estimate.
+    calibration : ShareCalibration
+        The detector's own share calibration (before any gold correction).
+    p_gold : numpy.ndarray
+        The gold records' calibrated probabilities.
+    groups : sequence, optional
+        Document id of each corpus record.
+    seed : int, default 0
+
+    Returns
+    -------
+    dict
+        ``gold_mixture`` (``share``, ``low``, ``high``) and ``disagrees``
+        (bool); with ``warning`` when they disagree.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> cal = ShareCalibration(rng.beta(8, 2, 500), rng.beta(1, 8, 500))
+    >>> gold = rng.beta(1, 8, 400)
+    >>> corpus = np.r_[rng.beta(1, 8, 1400), rng.beta(4, 4, 600)]  # an unseen generator: p about 0.5
+    >>> est = estimate_share(corpus, cal.with_gold_human(gold))
+    >>> machine_side_check(corpus, est, cal, gold)["disagrees"]
+    True
+    """
+    mixture = estimate_share(p_synthetic, calibration.with_gold_mixture(p_gold), groups=groups, seed=seed)
+    out: dict = {"gold_mixture": {"share": round(mixture.share, 6), "low": round(mixture.low, 6),
+                                  "high": round(mixture.high, 6)},
+                 "disagrees": bool(mixture.low > estimate.high)}
+    if out["disagrees"]:
+        out["warning"] = (f"the gold-mixture estimate {mixture.share:.3f} (95% CI {mixture.low:.3f}-{mixture.high:.3f}) "
+                          "lies above this interval: the corpus may hold text of a generator the detector has not "
+                          "seen, which makes this estimate low; --share-correction gold-mixture does not depend on "
+                          "the generators")
+    return out
+
+
 def mixture_share(
     p_synthetic: np.ndarray,
     p_gold: np.ndarray,

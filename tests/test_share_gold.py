@@ -9,7 +9,14 @@ import polars as pl
 import pytest
 
 from synthfilter.errors import ConfigError
-from synthfilter.share import CALIBRATION_SPLIT, GOLD_HUMAN, MIN_GOLD, ShareCalibration, estimate_share
+from synthfilter.share import (
+    CALIBRATION_SPLIT,
+    GOLD_HUMAN,
+    MIN_GOLD,
+    ShareCalibration,
+    estimate_share,
+    machine_side_check,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 HELDOUT = ROOT / "models" / "origin-v3" / "heldout_test.parquet"
@@ -68,6 +75,24 @@ def test_gold_corrects_a_shifted_human_domain_and_a_small_gold_widens_the_interv
     assert big.correction == GOLD_HUMAN and big.n_gold == 2000 and big.to_dict()["n_gold"] == 2000
 
 
+def test_machine_side_check_flags_a_generator_the_calibration_does_not_know():
+    """Machine text scoring about 0.5 (an unseen generator) makes gold-human read low; the mixture says so."""
+    rng = np.random.default_rng(4)
+    cal = _calibration(rng)
+    gold = rng.beta(1, 12, 500)
+    humans = rng.beta(1, 12, 1400)
+    unseen = np.r_[humans, rng.beta(4, 4, 600)]
+    seen = np.r_[humans, rng.beta(8, 2, 600)]
+    for corpus, expected in ((unseen, True), (seen, False)):
+        estimate = estimate_share(corpus, cal.with_gold_human(gold))
+        check = machine_side_check(corpus, estimate, cal, gold)
+        mixture = check["gold_mixture"]
+        assert check["disagrees"] is expected and ("warning" in check) is expected
+        assert mixture["low"] <= mixture["share"] <= mixture["high"]
+    assert estimate_share(unseen, cal.with_gold_human(gold)).high < 0.3  # the truth, missed by gold-human
+    assert check["gold_mixture"]["low"] <= 0.3 <= check["gold_mixture"]["high"]  # (seen) the mixture covers it
+
+
 @pytest.fixture(scope="module")
 def chitchat_mix():
     """A real mix at true share 0.3: chitchat humans, held-out machine text; gold from other conversations."""
@@ -88,7 +113,8 @@ def test_score_with_a_gold_reference_from_the_shifted_domain_is_closer_to_the_tr
     from synthfilter.scoring import score_with_report
 
     corpus, gold = chitchat_mix
-    plain = score_with_report(corpus, encoder="static", stages=["origin"]).info["origin"]["synthetic_share"]
+    plain_info = score_with_report(corpus, encoder="static", stages=["origin"]).info["origin"]
+    plain = plain_info["synthetic_share"]
     with_gold = score_with_report(corpus, encoder="static", stages=["origin"], reference=gold)
     share = with_gold.info["origin"]["synthetic_share"]
     assert plain["correction"] == CALIBRATION_SPLIT and share["correction"] == GOLD_HUMAN
@@ -96,6 +122,9 @@ def test_score_with_a_gold_reference_from_the_shifted_domain_is_closer_to_the_tr
     assert abs(share["share"] - 0.3) < abs(plain["share"] - 0.3)
     assert share["low"] <= 0.3 <= share["high"]
     assert plain["naive_mean"] == share["naive_mean"]  # the corpus's own scores do not change
+    check = with_gold.info["origin"]["share_check"]  # generators the detector knows: no disagreement
+    assert check["disagrees"] is False and "warning" not in check and "share_check" not in plain_info
+    assert check["gold_mixture"]["low"] <= 0.3 <= check["gold_mixture"]["high"]
 
 
 def test_a_reference_smaller_than_min_gold_keeps_the_calibration_split(chitchat_mix):

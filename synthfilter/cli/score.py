@@ -265,6 +265,9 @@ def _print_summary(table: pl.DataFrame, info: dict, counts: dict, output: Path, 
     if "origin" in info:
         share = info["origin"]["synthetic_share"]
         summary.add_row("synthetic share", f"{share['share']:.3f} (95% CI {share['low']:.3f}–{share['high']:.3f})")
+        warning = info["origin"].get("share_check", {}).get("warning")
+        if warning:
+            summary.add_row("share check", f"[yellow]{warning}[/yellow]")
         summary.add_row("model", info["origin"]["model"])
         used = info["origin"].get("detector", {})
         if used.get("mode", "fast") != "fast":

@@ -9,7 +9,11 @@ scores is measured there instead of on the detector's calibration split.
 ``correction`` chooses otherwise (``score --share-correction``): the
 calibration split's correction whatever the reference, or the gold-mixture
 correction (:meth:`~synthfilter.share.ShareCalibration.with_gold_mixture`),
-which reads the share as a mixture proportion against the reference.
+which reads the share as a mixture proportion against the reference. A
+gold-human estimate is checked against the gold-mixture one
+(:func:`~synthfilter.share.machine_side_check`, the manifest's
+``origin.share_check``): when the latter's whole interval lies above it, the
+corpus probably holds a generator the detector has not seen.
 """
 
 from __future__ import annotations
@@ -122,22 +126,27 @@ class ShareStage:
     def run(self, records: RecordSet, ctx: GlobalContext) -> Columns:
         """Estimate the share; adds no column."""
         from synthfilter.origin import OriginScorer, load_model
-        from synthfilter.share import estimate_share
+        from synthfilter.share import estimate_share, machine_side_check
 
         scorer = self.model if isinstance(self.model, OriginScorer) else load_model(self.model, trusted=self.trusted)
         calibration = scorer.share_calibration_ if self.detector == "fast" else self.cascade.share_calibration(
             self.detector)
         gold_p = _reference_probabilities(ctx.reference)
         correction = CALIBRATION_SPLIT if not self.gold_correction and self.correction == "auto" else self.correction
+        base = calibration
         calibration, note = apply_share_correction(calibration, correction, gold_p)
         if note is not None:
             note = f"the reference has {note}"  # e.g. "12 gold records, fewer than the 20 ..."
-        share = estimate_share(records.columns["p_synthetic"], calibration, groups=ctx.groups, seed=ctx.seed)
+        p = records.columns["p_synthetic"]
+        share = estimate_share(p, calibration, groups=ctx.groups, seed=ctx.seed)
         ctx.info["origin"] = {
             "model": scorer.model_id_,
             "encoder": getattr(scorer, "encoder_id_", None),
             "synthetic_share": share.to_dict(),
         }
+        if share.correction == GOLD_HUMAN:  # does its machine side hold? (an unseen generator makes it read low)
+            ctx.info["origin"]["share_check"] = machine_side_check(p, share, base, gold_p, groups=ctx.groups,
+                                                                   seed=ctx.seed)
         if self.detector != "fast":
             sent = np.asarray(records.columns["lm_scored"], dtype=bool)
             ctx.info["origin"]["detector"] = {**self.cascade.describe(self.detector), "lm_records": int(sent.sum()),
