@@ -149,6 +149,7 @@ def test_rebuild_with_gold_takes_the_human_side_from_it(chitchat_mix, tmp_path, 
     assert with_gold.selection.candidate_share.correction == GOLD_HUMAN and with_gold.selection.candidate_share.n_gold == 200
     assert without.selection.candidate_share.correction == CALIBRATION_SPLIT
     assert with_gold.selection.candidate_share.share > without.selection.candidate_share.share  # chitchat humans score below m0
+    assert with_gold.info["share_check"]["disagrees"] is False and "share_check" not in without.info
 
 
 def test_cli_manifests_name_the_correction_and_the_gold_size(chitchat_mix, tmp_path):
@@ -171,6 +172,8 @@ def test_cli_manifests_name_the_correction_and_the_gold_size(chitchat_mix, tmp_p
     manifest = json.loads(next(tmp_path.glob("train*manifest.json")).read_text())
     assert manifest["synthetic_share"]["candidates"]["correction"] == GOLD_HUMAN
     assert manifest["synthetic_share"]["candidates"]["n_gold"] == 120
+    check = manifest["synthetic_share"]["check"]  # the gold-human estimate checked against the gold-mixture one
+    assert check["disagrees"] is False and 0 <= check["gold_mixture"]["low"] <= check["gold_mixture"]["high"] <= 1
 
 
 def test_share_correction_chooses_the_correction_and_a_gold_one_needs_gold(chitchat_mix):

@@ -234,6 +234,9 @@ def render_summary(result: RebuildResult, policy: RebuildPolicy, written: list[P
     table.add_row("synthetic share (est.)", f"{cand.share * c['candidates'] / max(n_in, 1):.3f}",
                   _fmt_share(sel.output_share))
     table.add_row("  of candidates", _fmt_share(cand), "")
+    warning = result.info.get("share_check", {}).get("warning")
+    if warning:
+        table.add_row("  share check", f"[yellow]{warning}[/yellow]", "")
     table.add_row("  cap", "", f"{policy.max_synthetic:g}")
     by = c["by_reason"]
     table.add_row("near-duplicates", f"{by['duplicate']:,}", "0" if policy.dedup else "not removed")

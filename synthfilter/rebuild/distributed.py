@@ -30,7 +30,7 @@ import polars as pl
 from synthfilter.atomic import replace_folder
 from synthfilter.errors import ConfigError, OutputError
 from synthfilter.io import DEFAULT_MAX_TEXT_CHARS, document_ids, validate_corpus
-from synthfilter.rebuild.pipeline import SCORE_COLUMNS, RebuildResult, _load_scorer
+from synthfilter.rebuild.pipeline import SCORE_COLUMNS, RebuildResult, _load_scorer, _share_check
 from synthfilter.rebuild.policy import RebuildPolicy
 from synthfilter.rebuild.selection import select
 from synthfilter.share import ShareCalibration
@@ -218,6 +218,7 @@ def rebuild_sharded(
             tails_info = {"computed": "not-needed"}
     start = time.perf_counter()
     selection = select(cand_sel, gold_sel, policy, calibration=calibration, groups=groups)
+    check = _share_check(cand_sel, selection, calibration, groups, policy.seed)
     timings["select"] = time.perf_counter() - start
     n_g = 0 if gold_all is None else gold_all.height
     where = pl.concat(([gold_all.select("_input", "_row")] if gold_all is not None else []) + [
@@ -259,6 +260,8 @@ def rebuild_sharded(
             manifest["tails"] = tails_info
         if correction_info is not None:
             manifest["share_correction"] = correction_info
+        if check is not None:
+            manifest["share_check"] = check
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
         replace_folder(tmp, out)
     except BaseException:
@@ -266,7 +269,8 @@ def rebuild_sharded(
         raise
     info = {"model": getattr(scorer, "model_id_", None), "engine": "ray", "engine_info": engine.describe(),
             "tails": tails_info, "timings_s": {name: round(v, 3) for name, v in timings.items()},
-            **({"share_correction": correction_info} if correction_info is not None else {})}
+            **({"share_correction": correction_info} if correction_info is not None else {}),
+            **({"share_check": check} if check is not None else {})}
     return RebuildResult(training=pl.DataFrame(), decisions=decisions, selection=selection, policy=policy,
                          info=info)
 

@@ -134,6 +134,8 @@ def build_rebuild_manifest(
         timings_s=result.info.get("timings_s"),
     )
     manifest["inputs"] = inputs
+    if "share_check" in result.info:
+        manifest["synthetic_share"]["check"] = result.info["share_check"]
     if "scored_raw" in result.info:
         manifest["scored_raw"] = result.info["scored_raw"]
     if gold_sha256 is not None:

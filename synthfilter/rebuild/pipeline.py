@@ -103,6 +103,17 @@ def _names(given: Sequence[str] | None, n: int, kind: str) -> list[str]:
     return given
 
 
+def _share_check(candidates: pl.DataFrame, selection: Selection, calibration: ShareCalibration | None,
+                 groups: Any, seed: int) -> dict | None:
+    """The candidates' gold-human share checked against the gold-mixture one (``None`` without gold-human)."""
+    from synthfilter.stages.share import share_check
+
+    if calibration is None:
+        return None
+    p = candidates.get_column("p_synthetic").cast(pl.Float64).to_numpy()
+    return share_check(p, selection.candidate_share, calibration, groups=groups, seed=seed)
+
+
 def _load_scorer(model: Any, trusted: bool):
     if model is None:
         return None
@@ -371,6 +382,9 @@ def rebuild(
     selection = select(cand_sel, gold_sel, policy, calibration=calibration, groups=groups)
     timings["select"] = time.perf_counter() - start
     info["calibration"] = "model" if calibration is not None else "none (probabilities used as given)"
+    check = _share_check(cand_sel, selection, calibration, groups, policy.seed)
+    if check is not None:
+        info["share_check"] = check
 
     # 4. Decisions and training set ---------------------------------------------------------
     n_g = 0 if gold_all is None else gold_all.height

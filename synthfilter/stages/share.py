@@ -126,14 +126,13 @@ class ShareStage:
     def run(self, records: RecordSet, ctx: GlobalContext) -> Columns:
         """Estimate the share; adds no column."""
         from synthfilter.origin import OriginScorer, load_model
-        from synthfilter.share import estimate_share, machine_side_check
+        from synthfilter.share import estimate_share
 
         scorer = self.model if isinstance(self.model, OriginScorer) else load_model(self.model, trusted=self.trusted)
         calibration = scorer.share_calibration_ if self.detector == "fast" else self.cascade.share_calibration(
             self.detector)
         gold_p = _reference_probabilities(ctx.reference)
         correction = CALIBRATION_SPLIT if not self.gold_correction and self.correction == "auto" else self.correction
-        base = calibration
         calibration, note = apply_share_correction(calibration, correction, gold_p)
         if note is not None:
             note = f"the reference has {note}"  # e.g. "12 gold records, fewer than the 20 ..."
@@ -144,9 +143,9 @@ class ShareStage:
             "encoder": getattr(scorer, "encoder_id_", None),
             "synthetic_share": share.to_dict(),
         }
-        if share.correction == GOLD_HUMAN:  # does its machine side hold? (an unseen generator makes it read low)
-            ctx.info["origin"]["share_check"] = machine_side_check(p, share, base, gold_p, groups=ctx.groups,
-                                                                   seed=ctx.seed)
+        check = share_check(p, share, calibration, groups=ctx.groups, seed=ctx.seed)
+        if check is not None:
+            ctx.info["origin"]["share_check"] = check
         if self.detector != "fast":
             sent = np.asarray(records.columns["lm_scored"], dtype=bool)
             ctx.info["origin"]["detector"] = {**self.cascade.describe(self.detector), "lm_records": int(sent.sum()),
@@ -157,6 +156,35 @@ class ShareStage:
         if note is not None:
             ctx.info["origin"]["share_correction_note"] = note
         return {}
+
+
+def share_check(p_synthetic: np.ndarray, estimate: Any, calibration: Any, *, groups: Any = None,
+                seed: int = 0) -> dict | None:
+    """For a gold-human estimate, :func:`~synthfilter.share.machine_side_check` against its gold; else ``None``.
+
+    Parameters
+    ----------
+    p_synthetic : numpy.ndarray
+        The probabilities the estimate was made from.
+    estimate : ShareEstimate
+    calibration : ShareCalibration
+        The calibration it was made with (its ``p_human`` is the gold's).
+    groups : sequence, optional
+        Document id of each record.
+    seed : int, default 0
+
+    Returns
+    -------
+    dict or None
+        What :func:`~synthfilter.share.machine_side_check` returns, for the
+        manifest's ``share_check``.
+    """
+    from synthfilter.share import machine_side_check
+
+    if estimate.correction != GOLD_HUMAN:
+        return None
+    return machine_side_check(np.asarray(p_synthetic, dtype=np.float64), estimate, calibration,
+                              calibration.p_human, groups=groups, seed=seed)
 
 
 def _reference_probabilities(reference: RecordSet | None) -> np.ndarray | None:
