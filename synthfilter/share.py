@@ -395,7 +395,8 @@ def machine_side_check(
     estimate : ShareEstimate
         Its gold-human estimate.
     calibration : ShareCalibration
-        The detector's own share calibration (before any gold correction).
+        The detector's share calibration, with or without the gold-human
+        correction (the gold-mixture estimate uses only ``p_gold``).
     p_gold : numpy.ndarray
         The gold records' calibrated probabilities.
     groups : sequence, optional
