@@ -24,7 +24,14 @@ import numpy as np
 
 from synthfilter.engine.base import Columns, GlobalContext, RecordSet
 from synthfilter.errors import ConfigError
-from synthfilter.share import CALIBRATION_SPLIT, CORRECTIONS, GOLD_HUMAN, GOLD_MIXTURE, MIN_GOLD
+from synthfilter.share import (
+    CALIBRATION_SPLIT,
+    CORRECTIONS,
+    GOLD_HUMAN,
+    GOLD_MIXTURE,
+    MIN_GOLD,
+    machine_side_check,
+)
 
 #: Share corrections a run can ask for: ``auto`` (gold-human with enough gold, else the calibration split's) or one.
 SHARE_CORRECTIONS = ("auto", *CORRECTIONS)
@@ -179,8 +186,6 @@ def share_check(p_synthetic: np.ndarray, estimate: Any, calibration: Any, *, gro
         What :func:`~synthfilter.share.machine_side_check` returns, for the
         manifest's ``share_check``.
     """
-    from synthfilter.share import machine_side_check
-
     if estimate.correction != GOLD_HUMAN:
         return None
     return machine_side_check(np.asarray(p_synthetic, dtype=np.float64), estimate, calibration,
