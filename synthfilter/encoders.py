@@ -20,7 +20,9 @@ Building an encoder is cheap: its id comes from its weights' hash, remembered
 between runs (:func:`synthfilter.cache.remembered_digest`), and the model
 itself (the static table and tokenizer, or torch for sentence-transformers) is loaded only when a
 text has to be encoded, so a run whose embeddings are all cached never
-imports torch.
+imports torch. A plain BERT mean-pooling folder such as MiniLM runs on torch
+alone (:mod:`synthfilter.bert_pooling`, the same vectors bit for bit) and
+does not import sentence-transformers either.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from synthfilter.bert_pooling import BertMeanPooling, plain_bert_settings
 from synthfilter.cache import (
     CHUNK,
     ArrayStore,
@@ -189,6 +192,7 @@ class SentenceTransformerEncoder:
                 )
             weights = pickled[0]
         self.id = f"{name or self.model_dir.name}@{_weights_hash(self.model_dir, weights)}"
+        self._weights = weights
         self.max_seq_length = max_seq_length
         self._model = None
         self._dim = self._configured_dim()
@@ -218,6 +222,10 @@ class SentenceTransformerEncoder:
         with _LOAD_LOCK:
             if self._model is not None:
                 return self._model
+            settings = plain_bert_settings(self.model_dir) if self._weights == "model.safetensors" else None
+            if settings is not None:  # same vectors, without importing sentence-transformers (~4 s)
+                self._model = BertMeanPooling(self.model_dir, settings, self.max_seq_length)
+                return self._model
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError:  # pragma: no cover - core dependency
@@ -244,7 +252,11 @@ class SentenceTransformerEncoder:
         batch_size = check_batch_size(batch_size)
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self._load().encode(
+        model = self._load()
+        if isinstance(model, BertMeanPooling):
+            return _normalise(model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                                           show_progress=show_progress))
+        vectors = model.encode(
             list(texts),
             batch_size=batch_size,
             show_progress_bar=show_progress,
