@@ -64,6 +64,14 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
+def _check_imports(code: Path, env: dict) -> None:
+    """Stop unless a process run as :func:`_run` runs it imports ``code``'s synthfilter."""
+    imported = subprocess.run([sys.executable, "-c", "import synthfilter; print(synthfilter.__file__)"],
+                              cwd=str(code), env=env, capture_output=True, text=True, check=True).stdout.strip()
+    if not Path(imported).resolve().is_relative_to(Path(code).resolve()):
+        raise SystemExit(f"--baseline {code}: its process imported {imported}, not that checkout's synthfilter")
+
+
 def _run(args: list[str], cache: Path, code: Path | None = None) -> dict:
     """Run the CLI in a fresh process (``code``: another checkout's); wall time and peak RSS.
 
@@ -74,10 +82,14 @@ def _run(args: list[str], cache: Path, code: Path | None = None) -> dict:
     env = {**os.environ, "SYNTHFILTER_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
     command = CLI + args
     if code is not None:
+        # ``python -c`` puts the working folder first on sys.path, ahead of PYTHONPATH: run in the
+        # checkout itself, or this checkout's synthfilter is what gets imported.
         env["PYTHONPATH"] = str(code)
         command = [sys.executable, "-c", "import sys; from synthfilter.cli import run; sys.exit(run())", *args]
+        _check_imports(code, env)
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=str(code) if code is not None else None)
     peak = [0]
     done = threading.Event()
 
