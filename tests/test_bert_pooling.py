@@ -89,6 +89,22 @@ def test_other_folders_are_left_to_sentence_transformers(minilm_dir, tmp_path, e
 
 
 @pytest.mark.slow
+def test_a_cls_pooling_folder_is_encoded_by_sentence_transformers(minilm_dir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    folder = _copy(minilm_dir, tmp_path)
+    pooling = json.loads((folder / "1_Pooling/config.json").read_text())
+    pooling.update(pooling_mode_cls_token=True, pooling_mode_mean_tokens=False)
+    (folder / "1_Pooling/config.json").write_text(json.dumps(pooling))
+    encoder = SentenceTransformerEncoder(folder)
+    texts = _texts()[:20]
+    vectors = encoder.encode(texts)
+    assert isinstance(encoder._model, SentenceTransformer)
+    mean_pooled = get_encoder("minilm", cache=False).encode(texts)
+    assert not np.allclose(vectors, mean_pooled, atol=1e-3)  # the CLS vector, not the mean
+
+
+@pytest.mark.slow
 def test_a_shorter_token_limit_is_applied(minilm_dir):
     long_text = "word " * 400
     short = SentenceTransformerEncoder(minilm_dir, max_seq_length=16).encode([long_text, "word " * 14])
