@@ -44,9 +44,6 @@ def _child(stdin: Any, stdout: Any) -> None:
         pass
     try:
         scorer, texts, chunk = pickle.load(stdin)  # noqa: S301 - written by the parent process, over its own pipe
-        expect_rows = getattr(scorer, "expect_rows", None)
-        if expect_rows is not None:  # scored chunk by chunk: the tree walk may pick its faster form
-            expect_rows(len(texts))
         for start in range(0, len(texts), chunk):
             pickle.dump((start, _scores(scorer, texts[start:start + chunk])), stdout,
                         protocol=pickle.HIGHEST_PROTOCOL)

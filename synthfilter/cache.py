@@ -547,17 +547,11 @@ class CachedDetector:
             kwargs = {} if embeddings is None else {"embeddings": embeddings[[row_of[t] for t in part]]}
             return np.asarray(self.scorer.decision_function(part, **kwargs), dtype=np.float64)[:, None]
 
-        keys = text_keys(texts)
         found = None
-        if self._lookup is not None and self._lookup[0] == keys:
+        if self._lookup is not None and self._lookup[0] == text_keys(texts):
             found = self._lookup[1]
         self._lookup = None
         with ArrayStore(self.path, width=1, dtype=np.float64) as store:
-            if found is None:
-                found = store.lookup(keys)
-            expect_rows = getattr(self.scorer, "expect_rows", None)
-            if job is None and expect_rows is not None:  # scored here, chunk by chunk
-                expect_rows(len({key for key in keys if key not in found}))
             rows, self.hits, self.misses = cached_rows(
                 texts, store, compute, show_progress=show_progress, description="detector", found=found,
             )

@@ -447,16 +447,6 @@ class OriginScorer(ParamsMixin):
                 return np.concatenate(list(parts))
         return self._decision(texts, show_progress, embeddings)
 
-    def expect_rows(self, n_rows: int) -> None:
-        """Say how many texts are about to be scored, over however many :meth:`decision_function` calls.
-
-        A caller that scores a large corpus in chunks (the score cache does)
-        lets the tree walk choose its faster form for the whole run; the
-        scores do not change.
-        """
-        if hasattr(self, "trees_"):
-            self.trees_.expect_rows(n_rows)
-
     def _decision(self, texts: list[str], show_progress: bool, embeddings: np.ndarray | None) -> np.ndarray:
         sparse, dense = self._blocks(texts, show_progress=show_progress, embeddings=embeddings)
         if not hasattr(self, "trees_"):

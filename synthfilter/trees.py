@@ -159,8 +159,7 @@ class TreeEnsemble:
             raise ModelError(f"the trees expect {self.n_features} features, got shape {x.shape}")
         # Importing scikit-learn costs about 1.2 s; the compiled walk saves ~35 us per row, so small
         # inputs keep the numpy walk unless scikit-learn is already loaded.
-        worth_it = (x.shape[0] >= COMPILED_MIN_ROWS or self.__dict__.get("_many_rows", False)
-                    or "sklearn.ensemble" in sys.modules)
+        worth_it = x.shape[0] >= COMPILED_MIN_ROWS or "sklearn.ensemble" in sys.modules
         walk = self._compiled_walk() if compiled and worth_it else None
         if walk is not None and x.shape[0]:
             probe = x[:16]
@@ -171,21 +170,9 @@ class TreeEnsemble:
                           RuntimeWarning, stacklevel=2)
         return self._numpy_walk(x, chunk_rows)
 
-    def expect_rows(self, n_rows: int) -> None:
-        """Say how many rows are about to be scored, over however many calls.
-
-        From :data:`COMPILED_MIN_ROWS` rows in all, every later call uses
-        scikit-learn's compiled walk (importing scikit-learn once is then
-        cheaper than the numpy walk), even on small chunks. The scores are
-        the same either way.
-        """
-        if n_rows >= COMPILED_MIN_ROWS:
-            object.__setattr__(self, "_many_rows", True)
-
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_compiled", None)  # a closure over scikit-learn's walk: rebuilt on first use
-        state.pop("_many_rows", None)
         return state
 
     def _compiled_walk(self) -> Callable[[np.ndarray], np.ndarray] | None:
