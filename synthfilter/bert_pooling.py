@@ -52,9 +52,10 @@ def plain_bert_settings(model_dir: str | Path) -> BertSettings | None:
     Pooling with mean pooling only, and nothing but Normalize after it; the
     transformer is a BERT with absolute position embeddings and GELU; the
     weights are ``model.safetensors`` and the tokenizer ``tokenizer.json``;
-    no prompt is configured and the token limit is written down. Anything
-    unread or unexpected gives ``None``, and the caller uses
-    sentence-transformers.
+    no prompt is configured and the token limit is written down. A config
+    file that is missing, unreadable or unexpected gives ``None``, and the
+    caller uses sentence-transformers; a weights file that cannot be read
+    raises safetensors' error.
     """
     folder = Path(model_dir)
     try:

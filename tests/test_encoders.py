@@ -154,3 +154,24 @@ def test_threads_sharing_a_static_encoder_load_it_once(monkeypatch):
     assert loads == [1] and len(out) == 4
     for vectors in out[1:]:
         np.testing.assert_array_equal(vectors, out[0])
+
+
+def test_an_encoder_folder_with_damaged_weights_exits_2_with_one_line(tmp_path):
+    import shutil
+
+    import polars as pl
+
+    from tests.conftest import run_cli
+
+    packaged = get_encoder("minilm", cache=False).model_dir
+    folder = tmp_path / "enc"
+    shutil.copytree(packaged, folder, ignore=shutil.ignore_patterns("model.safetensors"))
+    (folder / "model.safetensors").write_bytes((packaged / "model.safetensors").read_bytes()[:1_000_000])
+    corpus = tmp_path / "c.parquet"
+    pl.DataFrame({"text": ["one text", "two texts"]}).write_parquet(corpus)
+    before = corpus.read_bytes()
+    result = run_cli("score", corpus, "--encoder", folder, "--model", "none", "-o", tmp_path / "out.parquet")
+    assert result.exit_code == 2
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and "cannot load the encoder" in last and "model folder" in last
+    assert not (tmp_path / "out.parquet").exists() and corpus.read_bytes() == before
