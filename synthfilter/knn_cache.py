@@ -59,6 +59,7 @@ from synthfilter.errors import OutputError
 from synthfilter.knn_index import (
     HNSW_EF_CONSTRUCTION,
     HNSW_M,
+    HNSW_THRESHOLD,
     IVF_THRESHOLD,
     START_EF_SEARCH,
     START_NPROBE,
@@ -149,6 +150,7 @@ def params_key(params: dict[str, Any], dim: int, reference: np.ndarray | None = 
     digest = hashlib.blake2b(digest_size=_DIGEST_BYTES)
     constants = {
         "format": FORMAT_VERSION, "faiss": faiss.__version__, "dim": int(dim), "ivf_threshold": IVF_THRESHOLD,
+        "hnsw_threshold": HNSW_THRESHOLD,
         "hnsw_m": HNSW_M, "hnsw_ef_construction": HNSW_EF_CONSTRUCTION, "start_ef_search": START_EF_SEARCH,
         "start_nprobe": START_NPROBE, "train_per_cell": TRAIN_PER_CELL,
     }

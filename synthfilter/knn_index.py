@@ -1,10 +1,12 @@
 """The k-nearest-neighbour index behind rarity and near-duplicates, in shardable steps.
 
 Vectors are L2-normalised float32 and compared by inner product (cosine).
-Below :data:`IVF_THRESHOLD` vectors the search is exact (``IndexFlatIP``).
-From there on it is an inverted file (``IndexIVFFlat``, vectors stored
-uncompressed, so the similarities it returns are exact and only the
-candidate set is approximate):
+In one process (:func:`build_index`) the search is exact (``IndexFlatIP``)
+below :data:`HNSW_THRESHOLD` vectors, and an HNSW graph from there (below).
+Sharded (:mod:`synthfilter.stages.sharded`), it is exact below
+:data:`IVF_THRESHOLD` vectors and from there on an inverted file
+(``IndexIVFFlat``, vectors stored uncompressed, so the similarities it
+returns are exact and only the candidate set is approximate):
 
 * ``nlist = 2 * sqrt(n)`` cells (2,000 at a million vectors), their centroids
   trained by k-means on a seeded sample of ``TRAIN_PER_CELL * nlist`` vectors
@@ -20,7 +22,7 @@ candidate set is approximate):
   structureless data (random Gaussian vectors) needs nearly all of them, and
   the report says so rather than returning a poor neighbour list.
 
-From :data:`IVF_THRESHOLD` vectors ``index="auto"`` uses a graph instead
+From :data:`HNSW_THRESHOLD` vectors :func:`build_index` uses a graph instead
 (``IndexHNSWFlat``, :func:`build_hnsw`): the static encoder's embeddings of
 short real texts are poorly clustered, so IVF had to visit 64 of 632 cells
 (10 % of the corpus per query) for recall@10 0.977 at 100,000 records, and
@@ -68,6 +70,7 @@ import numpy as np
 from synthfilter.errors import ConfigError
 
 __all__ = [
+    "HNSW_THRESHOLD",
     "IVF_THRESHOLD",
     "IndexReport",
     "build_hnsw",
@@ -88,8 +91,16 @@ __all__ = [
     "train_ivf",
 ]
 
-#: Index size from which ``"auto"`` uses IVF instead of exact search.
+#: Index size from which the sharded index (``index="auto"``, :mod:`synthfilter.stages.sharded`) uses IVF
+#: instead of exact search.
 IVF_THRESHOLD = 50_000
+#: Index size from which :func:`build_index` (``kind="auto"``, one process) uses an HNSW graph instead of
+#: exact search. Measured on one thread on real static (64-dimensional) embeddings, exact search of every
+#: row took 15, 35 and 61 s of CPU at 100,000, 150,000 and 200,000 rows, against 19, 35 and 82 s for the
+#: graph built and searched to recall@10 0.95 (``efSearch`` doubles to 128 at 200,000); with the same
+#: vectors in 384 dimensions, 62 and 242 s against 73 and 275 s at 100,000 and 200,000
+#: (``benchmarks/tails/bench_exact_vs_hnsw.py``). Below this size exact search costs no more, and is exact.
+HNSW_THRESHOLD = 200_000
 #: Training vectors per IVF cell (FAISS warns below 39).
 TRAIN_PER_CELL = 50
 #: First ``nprobe`` tried by :func:`choose_nprobe`.
@@ -603,7 +614,7 @@ def build_index(
     k: int,
     *,
     kind: str = "auto",
-    ivf_threshold: int = IVF_THRESHOLD,
+    ivf_threshold: int = HNSW_THRESHOLD,
     nlist: int | None = None,
     nprobe: int | None = None,
     recall_target: float = RECALL_TARGET,
@@ -612,7 +623,8 @@ def build_index(
 ) -> tuple[faiss.Index, IndexReport]:
     """An index over normalised ``x`` for self-excluded top-``k`` searches, with its report.
 
-    Exact below ``ivf_threshold`` vectors (``kind="auto"``); from there an
+    Exact below ``ivf_threshold`` vectors (``kind="auto"``; the name is
+    historical, the default is :data:`HNSW_THRESHOLD`); from there an
     HNSW graph (:func:`build_hnsw`, ``efSearch`` chosen by
     :func:`choose_ef_search`). ``kind="ivf"``: IVF trained on a seeded
     sample, ``nprobe`` chosen by :func:`choose_nprobe` unless given (then its

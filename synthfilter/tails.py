@@ -2,7 +2,7 @@
 
 :class:`TailScorer` puts L2-normalised embeddings in a FAISS inner-product
 index and computes one k-nearest-neighbour graph that serves every column it
-adds. The search is exact below ``ivf_threshold`` (50,000) vectors. From
+adds. The search is exact below ``ivf_threshold`` (200,000) vectors. From
 there on it is an HNSW graph (or, with ``index="ivf"``, an IVF index with
 ``2 * sqrt(n)`` cells trained on a seeded sample), and its search effort
 (``efSearch``, or the cells visited per query, ``nprobe``) is the least whose
@@ -44,7 +44,7 @@ from scipy.sparse.csgraph import connected_components
 from synthfilter.base import ParamsMixin
 from synthfilter.errors import ConfigError
 from synthfilter.knn_index import (
-    IVF_THRESHOLD,
+    HNSW_THRESHOLD,
     RECALL_TARGET,
     IndexReport,
     build_index,
@@ -84,8 +84,10 @@ class TailScorer(ParamsMixin):
     index : {"auto", "flat", "ivf", "hnsw"}, default "auto"
         Exact search, IVF, an HNSW graph, or exact search below
         ``ivf_threshold`` vectors and HNSW from there.
-    ivf_threshold : int, default 50_000
-        Index size from which ``"auto"`` leaves exact search.
+    ivf_threshold : int, default 200_000
+        Index size from which ``"auto"`` leaves exact search for HNSW (the
+        name is historical): below it exact search costs less CPU than
+        building and searching the graph (see :data:`~synthfilter.knn_index.HNSW_THRESHOLD`).
     nlist : int, optional
         IVF cells; ``2 * sqrt(n)`` by default.
     nprobe : int, optional
@@ -115,7 +117,7 @@ class TailScorer(ParamsMixin):
         exact_duplicates: bool = True,
         text_dup_threshold: float | None = 0.8,
         index: str = "auto",
-        ivf_threshold: int = IVF_THRESHOLD,
+        ivf_threshold: int = HNSW_THRESHOLD,
         nlist: int | None = None,
         nprobe: int | None = None,
         recall_target: float = RECALL_TARGET,

@@ -149,6 +149,29 @@ def test_auto_uses_hnsw_from_the_threshold():
     assert build_index(x, 5, kind="auto", ivf_threshold=200)[1].kind == "hnsw"
 
 
+def test_one_threshold_decides_exact_or_hnsw_everywhere_in_one_process():
+    """The cold build, the scorer's default and the k-NN cache's kind check must agree.
+
+    An incremental re-run is accepted only when the stored index is of the kind a cold
+    build would choose (``_cold_kind``); if it and ``TailScorer``/``build_index`` used
+    different thresholds, every re-run between them would fall back to a cold build.
+    """
+    import inspect
+
+    from synthfilter.knn_index import HNSW_THRESHOLD, IVF_THRESHOLD, build_index
+    from synthfilter.stages.knn import _cold_kind
+    from synthfilter.stages.sharded import build_sharded_index
+    from synthfilter.tails import TailScorer
+
+    assert inspect.signature(build_index).parameters["ivf_threshold"].default == HNSW_THRESHOLD
+    assert TailScorer().get_params()["ivf_threshold"] == HNSW_THRESHOLD
+    assert _cold_kind("auto", HNSW_THRESHOLD - 1) == "flat"
+    assert _cold_kind("auto", HNSW_THRESHOLD) == "hnsw"
+    # The sharded (Ray) index leaves exact search for IVF, at its own threshold.
+    assert inspect.signature(build_sharded_index).parameters["ivf_threshold"].default == IVF_THRESHOLD
+    assert IVF_THRESHOLD < HNSW_THRESHOLD
+
+
 def test_thread_budget_is_asked_before_every_block_and_restored():
     import faiss
 

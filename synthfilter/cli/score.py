@@ -58,7 +58,7 @@ from synthfilter.stages.share import check_share_correction
 @share_correction_option("--reference")
 @duplicate_options
 @click.option("--index", type=click.Choice(["auto", "flat", "ivf", "hnsw"]), default="auto", show_default=True,
-              help="FAISS index: exact, IVF, HNSW, or exact below 50,000 records and HNSW from there "
+              help="FAISS index: exact, IVF, HNSW, or exact below 200,000 records and HNSW from there "
                    "(search effort raised until recall@k >= 0.95 on a sample; the manifest reports it).")
 @click.option("--max-text-chars", default=DEFAULT_MAX_TEXT_CHARS, show_default=True, type=click.IntRange(1),
               help="Longest text accepted.")

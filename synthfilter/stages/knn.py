@@ -34,7 +34,7 @@ from synthfilter.knn_cache import (
     rows_key,
     scores_from_graph,
 )
-from synthfilter.knn_index import IVF_THRESHOLD, normalise_vectors
+from synthfilter.knn_index import HNSW_THRESHOLD, normalise_vectors
 from synthfilter.tails import TailScorer
 
 #: Parameters that do not change the k-NN result (the text clusters are the caller's).
@@ -191,7 +191,7 @@ def _cold(scorer: TailScorer, embeddings: np.ndarray, reference: np.ndarray | No
 def _cold_kind(kind: str, n: int) -> str:
     """The index kind a cold build over ``n`` rows uses."""
     if kind == "auto":
-        return "flat" if n < IVF_THRESHOLD else "hnsw"
+        return "flat" if n < HNSW_THRESHOLD else "hnsw"
     return kind
 
 
