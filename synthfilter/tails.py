@@ -86,7 +86,7 @@ class TailScorer(ParamsMixin):
         ``ivf_threshold`` vectors and HNSW from there.
     ivf_threshold : int, default 200_000
         Index size from which ``"auto"`` leaves exact search for HNSW (the
-        name is historical): below it exact search costs less CPU than
+        name is historical): below it exact search costs no more CPU than
         building and searching the graph (see :data:`~synthfilter.knn_index.HNSW_THRESHOLD`).
     nlist : int, optional
         IVF cells; ``2 * sqrt(n)`` by default.
